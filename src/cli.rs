@@ -1,0 +1,245 @@
+//! The command line: `henji serve`, `henji user add`, `henji department add`, `henji verify`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::people::{Classification, Role};
+use crate::services::Henji;
+use crate::services::people::NewUser;
+use crate::services::setup::{self, OpenMode, StorageConfig};
+
+/// henji (痕迹): official documents as content-addressed revisions, with every reviewer's
+/// changes kept, full-text search, encryption at rest and verifiable archive packages.
+///
+/// Start with `henji serve --demo` and open http://127.0.0.1:8080/api/v1/openapi.json.
+#[derive(Parser, Debug)]
+#[command(name = "henji", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP service (creates the data directory, catalog and administrator on first start).
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage departments.
+    #[command(subcommand)]
+    Department(DepartmentCommand),
+    /// Re-hash every blob, re-derive every revision id, check every parent link and the audit
+    /// chain. Exits non-zero and names the first bad object.
+    Verify(StorageArgs),
+}
+
+/// Where the installation lives; the same flags for every command.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Where the embedded defaults live (catalog, objects, index, generated key).
+    #[arg(long, env = "HENJI_DATA_DIR", default_value = "./storage")]
+    pub data_dir: PathBuf,
+    /// Object store: file:///path or s3://bucket/prefix (AWS_* variables give endpoint,
+    /// region and credentials). Default: file://<data-dir>/objects.
+    #[arg(long, env = "HENJI_STORE")]
+    pub store: Option<String>,
+    /// The SQL catalog. Default: sqlite://<data-dir>/catalog.db.
+    #[arg(long, env = "HENJI_CATALOG")]
+    pub catalog: Option<String>,
+    /// A folder of extra document kinds (*.json JSON Schemas); they override built-in kinds.
+    #[arg(long, env = "HENJI_SCHEMAS")]
+    pub schemas: Option<PathBuf>,
+}
+
+impl StorageArgs {
+    fn config(&self) -> StorageConfig {
+        StorageConfig { data_dir: self.data_dir.clone(), store: self.store.clone(), catalog: self.catalog.clone(), schemas: self.schemas.clone() }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "HENJI_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest accepted request body in bytes (413 above it).
+    #[arg(long, env = "HENJI_MAX_BODY", default_value_t = 1 << 30)]
+    pub max_body: usize,
+    /// Load sample departments, users and documents so a newcomer can try everything at once.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user.
+    Add(UserAddArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub display_name: String,
+    /// At least 8 characters.
+    #[arg(long, env = "HENJI_USER_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Department code, e.g. BGS.
+    #[arg(long)]
+    pub department: String,
+    /// clerk, staff, leader, archivist, auditor or admin; repeat for several.
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<Role>,
+    /// public, internal, confidential or secret.
+    #[arg(long, default_value = "internal")]
+    pub clearance: Classification,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DepartmentCommand {
+    /// Add a department.
+    Add(DepartmentAddArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DepartmentAddArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Upper-case letters and digits, e.g. BGS.
+    #[arg(long)]
+    pub code: String,
+    /// e.g. 办公室
+    #[arg(long)]
+    pub name: String,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::User(UserCommand::Add(args)) => user_add(args).await,
+        Command::Department(DepartmentCommand::Add(args)) => department_add(args).await,
+        Command::Verify(args) => verify(args).await,
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("henji: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_existing(storage: &StorageArgs) -> Result<Henji, String> {
+    setup::open(&storage.config(), OpenMode::Existing).await.map(|(h, _)| h).map_err(|e| e.to_string())
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let admin_password = std::env::var("HENJI_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    let config = args.storage.config();
+    let (henji, first) = setup::open(&config, OpenMode::Create { admin_password }).await.map_err(|e| e.to_string())?;
+    if first.created_catalog {
+        eprintln!("henji: created a new installation in {}", config.data_dir.display());
+        eprintln!("henji:   catalog {}", config.catalog_url().map_err(|e| e.to_string())?);
+        eprintln!("henji:   object store {}", henji.blobs.describe());
+    }
+    if first.admin_created {
+        match &first.generated_admin_password {
+            Some(p) => eprintln!("henji: created administrator `admin` (department ADMIN) with the generated password {p}\nhenji:   it is shown only now; set HENJI_ADMIN_PASSWORD on a first start to choose it"),
+            None => eprintln!("henji: created administrator `admin` (department ADMIN) with the password from HENJI_ADMIN_PASSWORD"),
+        }
+    }
+    if args.demo {
+        let loaded = henji.load_demo().await.map_err(|e| format!("loading the demo: {e}"))?;
+        if loaded.already {
+            eprintln!("henji: demo data already loaded");
+        } else {
+            eprintln!("henji: loaded demo data: {} documents; users {} with password {:?}", loaded.documents, loaded.users.join(", "), loaded.password);
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    crate::serve_on(listener, henji, args.max_body, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or Ctrl-C: stop accepting, finish what is in flight, exit 0.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn user_add(args: UserAddArgs) -> Result<ExitCode, String> {
+    let henji = open_existing(&args.storage).await?;
+    let new = NewUser { username: args.username, display_name: args.display_name, password: args.password, department: args.department, roles: args.roles, clearance: args.clearance };
+    let user = henji.create_user(None, new).await.map_err(|e| e.to_string())?;
+    println!("added user {} ({}) in {} with colour {}", user.username, user.display_name, user.department, user.color);
+    henji.catalog.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn department_add(args: DepartmentAddArgs) -> Result<ExitCode, String> {
+    let henji = open_existing(&args.storage).await?;
+    let d = henji.create_department(None, &args.code, &args.name).await.map_err(|e| e.to_string())?;
+    println!("added department {} ({})", d.code, d.name);
+    henji.catalog.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(args: StorageArgs) -> Result<ExitCode, String> {
+    let henji = open_existing(&args).await?;
+    let started = std::time::Instant::now();
+    let report = henji.verify().await.map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "checked {} blobs ({:.1} MB, {:.0} MB/s), {} manifests, {} catalog revisions, {} audit events in {:.2} s",
+        report.blobs_checked,
+        report.bytes_checked as f64 / 1e6,
+        report.bytes_checked as f64 / 1e6 / secs.max(1e-9),
+        report.manifests_checked,
+        report.revisions_checked,
+        report.audit_events,
+        secs
+    );
+    if report.unreferenced_manifests > 0 {
+        println!("note: {} manifests are not referenced by the catalog (left by an interrupted write; harmless)", report.unreferenced_manifests);
+    }
+    henji.catalog.close().await;
+    match report.bad.first() {
+        None => {
+            println!("ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(first) => {
+            println!("BAD {}: {}", first.object, first.problem);
+            for other in &report.bad[1..] {
+                println!("bad {}: {}", other.object, other.problem);
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

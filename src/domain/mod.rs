@@ -1,0 +1,12 @@
+//! The domain: documents, revisions, people, permissions and the audit chain as plain types and
+//! pure rules. Nothing in here does I/O, so every rule is testable in a unit test.
+
+pub mod access;
+pub mod audit;
+pub mod canonical;
+pub mod ids;
+pub mod kinds;
+pub mod manifest;
+pub mod palette;
+pub mod people;
+pub mod text;

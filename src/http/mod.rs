@@ -1,0 +1,113 @@
+//! The HTTP access layer (API.md). Parses, authenticates and maps errors to problem documents;
+//! no business rules live here. Every route is listed in `router()`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::services::Henji;
+use crate::telemetry::{RequestLabels, RouteLabels};
+
+pub mod admin;
+pub mod documents;
+pub mod error;
+pub mod extract;
+pub mod kinds;
+pub mod ops;
+pub mod people;
+
+use error::Problem;
+
+/// `{"items": [...], "next_cursor": ...}`, the envelope of every list.
+#[derive(Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `items` was fetched with one extra row to learn whether another page follows.
+    pub fn from_items(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Self {
+        let more = items.len() as i64 > limit;
+        items.truncate(limit.max(0) as usize);
+        let next_cursor = if more { items.last().map(key) } else { None };
+        Self { items, next_cursor }
+    }
+}
+
+/// `limit` (default 50, clamped to 500) and `cursor` (from `next_cursor`).
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "henji", description = "Official documents as content-addressed revisions: traces, search, encryption at rest and archive packages."),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Every route of the service, and the OpenAPI document generated from them.
+pub fn router(henji: Henji, max_body: usize) -> axum::Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(people::router())
+        .merge(documents::router())
+        .merge(kinds::router())
+        .merge(admin::router())
+        .merge(ops::router())
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    api.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = openapi.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(|| async { Problem::not_found("no such route; see /api/v1/openapi.json") })
+    .method_not_allowed_fallback(|| async {
+        Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method")
+    })
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(middleware::from_fn_with_state(henji.clone(), record_metrics))
+    .layer(TraceLayer::new_for_http())
+    .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
+    .with_state(henji)
+}
+
+/// Counts and times every request by its route template (never by its raw path, which would
+/// put ids and query text into the metrics).
+async fn record_metrics(State(henji): State<Henji>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    henji.metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
+    henji.metrics.latency.get_or_create(&RouteLabels { method, route }).observe(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,35 @@
+//! henji (痕迹, "traces"): official documents as content-addressed revisions in object storage.
+//!
+//! The layers, each a folder:
+//! - [`http`] and [`cli`]: access. Parse, authenticate, map errors; no business rules.
+//! - [`services`]: the use cases, combining domain rules with the resources.
+//! - [`domain`]: plain types and pure rules (ids, manifests, permissions, audit chain). No I/O.
+//! - [`resources`]: the object store and the SQL catalog.
+
+pub mod cli;
+pub mod domain;
+pub mod http;
+pub mod resources;
+pub mod services;
+pub mod telemetry;
+
+use std::future::Future;
+use std::io::Write;
+
+use services::Henji;
+
+/// Serves on a bound listener until `shutdown` resolves, then finishes requests in flight.
+/// Prints `listening on http://ADDR` to standard output once connections are accepted.
+pub async fn serve_on(listener: tokio::net::TcpListener, henji: Henji, max_body: usize, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let app = http::router(henji.clone(), max_body);
+    tracing::info!(%addr, store = henji.blobs.describe(), "henji is listening");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
+    }
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    henji.catalog.close().await;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! The object store: blobs under their SHA-256, revision manifests beside them. The layout is
+//! self-describing, so the store alone tells every document's history:
+//!
+//! ```text
+//! henji.json                              what this store is
+//! blobs/sha256/ab/cd/<64 hex>             content, written once (create-if-absent)
+//! revisions/<document id>/<revision>.json canonical revision manifests
+//! staging/<ulid>                          large uploads while they are hashed (transient)
+//! ```
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use sha2::{Digest as _, Sha256};
+
+use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
+
+/// Uploads up to this size are hashed in memory and written with one create-if-absent put;
+/// larger ones stream to `staging/` in parts and are then copied into place.
+pub const INLINE_LIMIT: usize = 8 * 1024 * 1024;
+const PART_SIZE: usize = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported store URL {0:?}: use file:///path or s3://bucket/prefix")]
+    BadUrl(String),
+    #[error("object {0} not found")]
+    NotFound(String),
+    #[error("object store: {0}")]
+    Backend(#[from] object_store::Error),
+    #[error("object store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A blob that is now in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub digest: Sha256Digest,
+    pub size: u64,
+    /// The same bytes were already stored; nothing new was written.
+    pub deduplicated: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    description: String,
+}
+
+pub fn blob_path(digest: &Sha256Digest) -> Path {
+    let hex = digest.to_hex();
+    Path::from(format!("blobs/sha256/{}/{}/{}", &hex[0..2], &hex[2..4], hex))
+}
+
+pub fn manifest_path(document: &DocumentId, revision: &RevisionId) -> Path {
+    Path::from(format!("revisions/{document}/{revision}.json"))
+}
+
+const MARKER: &str = "henji.json";
+
+impl BlobStore {
+    /// `file:///abs/path` or `s3://bucket[/prefix]` (endpoint, region and credentials from the
+    /// standard `AWS_*` variables).
+    pub fn open(url: &str) -> StoreResult<Self> {
+        let parsed = url::Url::parse(url).map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+        match parsed.scheme() {
+            "file" => {
+                let dir = parsed.to_file_path().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+                std::fs::create_dir_all(&dir)?;
+                let store = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
+                Ok(Self { store: Arc::new(store), description: url.to_owned() })
+            }
+            "s3" => {
+                let bucket = parsed.host_str().ok_or_else(|| StoreError::BadUrl(url.to_owned()))?;
+                let s3 = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    // Native S3 (and moto) complete a multipart copy only if the target is absent.
+                    .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)
+                    .build()?;
+                let prefix = parsed.path().trim_matches('/');
+                let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    Arc::new(s3)
+                } else {
+                    Arc::new(PrefixStore::new(s3, prefix))
+                };
+                Ok(Self { store, description: url.to_owned() })
+            }
+            _ => Err(StoreError::BadUrl(url.to_owned())),
+        }
+    }
+
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Writes the marker that says what this store is (once) and proves the store is writable.
+    pub async fn initialise(&self) -> StoreResult<()> {
+        let marker = serde_json::json!({
+            "format": "henji/store/1",
+            "blobs": "blobs/sha256/<first 2 hex>/<next 2 hex>/<sha256 hex>",
+            "revisions": "revisions/<document id>/<revision id>.json (canonical JSON; revision id = SHA-256 of the file)",
+        });
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.put_opts(&Path::from(MARKER), PutPayload::from(marker.to_string()), opts).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// For `/healthz`: the store answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.store.head(&Path::from(MARKER)).await?;
+        Ok(())
+    }
+
+    pub fn writer(&self) -> BlobWriter {
+        BlobWriter {
+            store: self.clone(),
+            hasher: Sha256::new(),
+            size: 0,
+            buffer: BytesMut::new(),
+            upload: None,
+        }
+    }
+
+    /// Stores bytes already in memory.
+    pub async fn put_bytes(&self, bytes: Bytes) -> StoreResult<StoredBlob> {
+        let mut w = self.writer();
+        w.write(bytes).await?;
+        w.finish().await
+    }
+
+    pub async fn exists(&self, digest: &Sha256Digest) -> StoreResult<bool> {
+        match self.store.head(&blob_path(digest)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The blob as a stream of chunks, with its size.
+    pub async fn get(&self, digest: &Sha256Digest) -> StoreResult<(u64, BoxStream<'static, StoreResult<Bytes>>)> {
+        let result = self.store.get(&blob_path(digest)).await.map_err(|e| not_found(e, digest))?;
+        let size = result.meta.size;
+        Ok((size, result.into_stream().map_err(StoreError::from).boxed()))
+    }
+
+    /// A whole blob; only for blobs known to be small (text bodies bounded by the body limit).
+    pub async fn get_bytes(&self, digest: &Sha256Digest) -> StoreResult<Bytes> {
+        let result = self.store.get(&blob_path(digest)).await.map_err(|e| not_found(e, digest))?;
+        Ok(result.bytes().await?)
+    }
+
+    /// Manifests are immutable; writing the same one twice is fine, a different one under the
+    /// same name cannot happen because the name is the digest of the bytes.
+    pub async fn put_manifest(&self, document: &DocumentId, revision: &RevisionId, bytes: Vec<u8>) -> StoreResult<()> {
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.put_opts(&manifest_path(document, revision), PutPayload::from(bytes), opts).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Only for a manifest that no catalog row refers to (the loser of a race).
+    pub async fn delete_manifest(&self, document: &DocumentId, revision: &RevisionId) -> StoreResult<()> {
+        self.store.delete(&manifest_path(document, revision)).await?;
+        Ok(())
+    }
+
+    pub async fn get_manifest(&self, document: &DocumentId, revision: &RevisionId) -> StoreResult<Bytes> {
+        let path = manifest_path(document, revision);
+        let result = self.store.get(&path).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => StoreError::NotFound(path.to_string()),
+            e => e.into(),
+        })?;
+        Ok(result.bytes().await?)
+    }
+
+    /// Every object under `prefix` (`blobs/`, `revisions/`), as store paths.
+    pub fn list(&self, prefix: &str) -> BoxStream<'static, StoreResult<(Path, u64)>> {
+        self.store
+            .list(Some(&Path::from(prefix)))
+            .map_ok(|m| (m.location, m.size))
+            .map_err(StoreError::from)
+            .boxed()
+    }
+
+    /// Raw access for verification and tests.
+    pub async fn get_path(&self, path: &Path) -> StoreResult<BoxStream<'static, StoreResult<Bytes>>> {
+        let result = self.store.get(path).await?;
+        Ok(result.into_stream().map_err(StoreError::from).boxed())
+    }
+}
+
+fn not_found(e: object_store::Error, digest: &Sha256Digest) -> StoreError {
+    match e {
+        object_store::Error::NotFound { .. } => StoreError::NotFound(blob_path(digest).to_string()),
+        e => e.into(),
+    }
+}
+
+/// Hashes while it writes. Small blobs stay in memory until `finish`; large ones go to
+/// `staging/` part by part, so memory stays bounded whatever the upload's size.
+pub struct BlobWriter {
+    store: BlobStore,
+    hasher: Sha256,
+    size: u64,
+    buffer: BytesMut,
+    upload: Option<(Path, WriteMultipart)>,
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, chunk: Bytes) -> StoreResult<()> {
+        self.hasher.update(&chunk);
+        self.size += chunk.len() as u64;
+        if let Some((_, upload)) = self.upload.as_mut() {
+            upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            upload.put(chunk);
+            return Ok(());
+        }
+        self.buffer.extend_from_slice(&chunk);
+        if self.buffer.len() > INLINE_LIMIT {
+            let staging = Path::from(format!("staging/{}", ulid::Ulid::new()));
+            let multipart = self.store.store.put_multipart(&staging).await?;
+            let mut upload = WriteMultipart::new_with_chunk_size(multipart, PART_SIZE);
+            upload.put(self.buffer.split().freeze());
+            self.buffer = BytesMut::new();
+            self.upload = Some((staging, upload));
+        }
+        Ok(())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Puts the blob under its digest, unless those bytes are stored already.
+    pub async fn finish(self) -> StoreResult<StoredBlob> {
+        let digest = Sha256Digest::from_hasher(self.hasher);
+        let target = blob_path(&digest);
+        let store = &self.store.store;
+        let deduplicated = match self.upload {
+            None => {
+                let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+                match store.put_opts(&target, PutPayload::from(self.buffer.freeze()), opts).await {
+                    Ok(_) => false,
+                    Err(object_store::Error::AlreadyExists { .. }) => true,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some((staging, upload)) => {
+                upload.finish().await?;
+                let outcome = match store.copy_if_not_exists(&staging, &target).await {
+                    Ok(()) => Ok(false),
+                    Err(object_store::Error::AlreadyExists { .. }) => Ok(true),
+                    // A backend without an atomic conditional copy: the name is the digest,
+                    // so a racing writer can only ever write the same bytes.
+                    Err(object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. }) => {
+                        if self.store.exists(&digest).await? {
+                            Ok(true)
+                        } else {
+                            store.copy(&staging, &target).await.map(|_| false)
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                // Staging leftovers are harmless; a failed delete must not fail the upload.
+                if let Err(e) = store.delete(&staging).await {
+                    tracing::warn!(error = %e, path = %staging, "could not remove staging object");
+                }
+                outcome?
+            }
+        };
+        Ok(StoredBlob { digest, size: self.size, deduplicated })
+    }
+
+    /// Gives up: nothing is left under `blobs/`.
+    pub async fn abort(self) {
+        if let Some((staging, upload)) = self.upload
+            && let Err(e) = upload.abort().await
+        {
+            tracing::warn!(error = %e, path = %staging, "could not abort staging upload");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> (tempfile::TempDir, BlobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap().to_string();
+        (dir, BlobStore::open(&url).unwrap())
+    }
+
+    #[tokio::test]
+    async fn same_bytes_are_stored_once() {
+        let (_dir, store) = temp_store();
+        let a = store.put_bytes(Bytes::from_static("正文".as_bytes())).await.unwrap();
+        let b = store.put_bytes(Bytes::from_static("正文".as_bytes())).await.unwrap();
+        assert_eq!(a.digest, b.digest);
+        assert!(!a.deduplicated);
+        assert!(b.deduplicated);
+        assert_eq!(store.get_bytes(&a.digest).await.unwrap(), Bytes::from_static("正文".as_bytes()));
+    }
+
+    #[tokio::test]
+    async fn large_blobs_stream_through_staging_and_deduplicate() {
+        let (dir, store) = temp_store();
+        let chunk = Bytes::from(vec![7u8; 1024 * 1024]);
+        let mut expected = Sha256::new();
+        let mut w = store.writer();
+        for _ in 0..(INLINE_LIMIT / chunk.len() + 3) {
+            expected.update(&chunk);
+            w.write(chunk.clone()).await.unwrap();
+        }
+        let stored = w.finish().await.unwrap();
+        assert_eq!(stored.digest, Sha256Digest::from_hasher(expected));
+        assert!(!stored.deduplicated);
+        let again = {
+            let mut w = store.writer();
+            for _ in 0..(INLINE_LIMIT / chunk.len() + 3) {
+                w.write(chunk.clone()).await.unwrap();
+            }
+            w.finish().await.unwrap()
+        };
+        assert!(again.deduplicated);
+        let staging = dir.path().join("staging");
+        let left = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(left, 0, "staging is emptied");
+    }
+}

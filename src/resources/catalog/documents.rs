@@ -1,0 +1,247 @@
+//! Documents, their revision index and blob references in the catalog.
+
+use sqlx::FromRow;
+
+use super::{CatalogResult, Conn};
+
+#[derive(Clone, Debug, FromRow)]
+pub struct DocumentRow {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub department: String,
+    pub classification: String,
+    pub classification_rank: i64,
+    pub urgency: String,
+    pub state: String,
+    pub fields: String,
+    pub attachments: String,
+    pub head_revision: String,
+    pub revision_count: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub deleted_at: Option<String>,
+    pub deleted_by: Option<String>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct RevisionRow {
+    pub id: String,
+    pub document_id: String,
+    pub seq: i64,
+    pub parent: Option<String>,
+    pub author: String,
+    pub created_at: String,
+    pub note: Option<String>,
+    pub body_sha256: Option<String>,
+    pub body_chars: Option<i64>,
+}
+
+const DOCUMENT_COLUMNS: &str = "id, kind, title, department, classification, classification_rank, urgency, state, \
+     fields, attachments, head_revision, revision_count, created_at, created_by, updated_at, deleted_at, deleted_by";
+
+pub async fn insert_document(conn: &mut Conn, d: &DocumentRow) -> CatalogResult<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    )))
+    .bind(&d.id)
+    .bind(&d.kind)
+    .bind(&d.title)
+    .bind(&d.department)
+    .bind(&d.classification)
+    .bind(d.classification_rank)
+    .bind(&d.urgency)
+    .bind(&d.state)
+    .bind(&d.fields)
+    .bind(&d.attachments)
+    .bind(&d.head_revision)
+    .bind(d.revision_count)
+    .bind(&d.created_at)
+    .bind(&d.created_by)
+    .bind(&d.updated_at)
+    .bind(&d.deleted_at)
+    .bind(&d.deleted_by)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn document(conn: &mut Conn, id: &str) -> CatalogResult<Option<DocumentRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Moves the head from `base` to `new_head` only if `base` is still the head: the
+/// compare-and-swap that makes a lost update impossible. Returns false if someone was first.
+pub async fn advance_head(
+    conn: &mut Conn,
+    id: &str,
+    base: &str,
+    new_head: &str,
+    fields: &str,
+    attachments: &str,
+    updated_at: &str,
+) -> CatalogResult<bool> {
+    let done = sqlx::query(
+        "UPDATE documents SET head_revision = $1, fields = $2, attachments = $3, updated_at = $4,
+                revision_count = revision_count + 1
+         WHERE id = $5 AND head_revision = $6 AND deleted_at IS NULL",
+    )
+    .bind(new_head)
+    .bind(fields)
+    .bind(attachments)
+    .bind(updated_at)
+    .bind(id)
+    .bind(base)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn mark_deleted(conn: &mut Conn, id: &str, by: &str, at: &str) -> CatalogResult<()> {
+    sqlx::query("UPDATE documents SET deleted_at = $1, deleted_by = $2 WHERE id = $3 AND deleted_at IS NULL")
+        .bind(at)
+        .bind(by)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// What a caller may see in a list: their department (all departments for administrators) and
+/// nothing above their clearance. The filters are SQL so that pages and counts stay right.
+pub struct DocumentFilter<'a> {
+    pub department_scope: Option<&'a str>,
+    pub max_rank: i64,
+    pub kind: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub department: Option<&'a str>,
+    pub archived: Option<bool>,
+    pub after: &'a str,
+    pub limit: i64,
+}
+
+pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogResult<Vec<DocumentRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents
+         WHERE deleted_at IS NULL
+           AND ($1 IS NULL OR department = $1)
+           AND classification_rank <= $2
+           AND ($3 IS NULL OR kind = $3)
+           AND ($4 IS NULL OR state = $4)
+           AND ($5 IS NULL OR department = $5)
+           AND ($6 IS NULL OR (state = 'archived') = $6)
+           AND id > $7
+         ORDER BY id LIMIT $8"
+    )))
+    .bind(f.department_scope)
+    .bind(f.max_rank)
+    .bind(f.kind)
+    .bind(f.state)
+    .bind(f.department)
+    .bind(f.archived)
+    .bind(f.after)
+    .bind(f.limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn insert_revision(conn: &mut Conn, r: &RevisionRow) -> CatalogResult<()> {
+    sqlx::query(
+        "INSERT INTO revisions (id, document_id, seq, parent, author, created_at, note, body_sha256, body_chars)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&r.id)
+    .bind(&r.document_id)
+    .bind(r.seq)
+    .bind(&r.parent)
+    .bind(&r.author)
+    .bind(&r.created_at)
+    .bind(&r.note)
+    .bind(&r.body_sha256)
+    .bind(r.body_chars)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+const REVISION_COLUMNS: &str = "id, document_id, seq, parent, author, created_at, note, body_sha256, body_chars";
+
+pub async fn revisions(conn: &mut Conn, document_id: &str, after_seq: i64, limit: i64) -> CatalogResult<Vec<RevisionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REVISION_COLUMNS} FROM revisions WHERE document_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    )))
+    .bind(document_id)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn revision(conn: &mut Conn, document_id: &str, id: &str) -> CatalogResult<Option<RevisionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE document_id = $1 AND id = $2")))
+        .bind(document_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Every revision of every document, in document then history order (for `henji verify`).
+pub async fn all_revisions(conn: &mut Conn, after: (&str, i64), limit: i64) -> CatalogResult<Vec<RevisionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REVISION_COLUMNS} FROM revisions
+         WHERE document_id > $1 OR (document_id = $1 AND seq > $2)
+         ORDER BY document_id, seq LIMIT $3"
+    )))
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records that `document_id` refers to a blob. Returns true if the blob itself is new to the
+/// catalog (for the bytes-stored metric).
+pub async fn reference_blob(conn: &mut Conn, document_id: &str, sha256: &str, size: i64, name: &str, media_type: &str, at: &str) -> CatalogResult<bool> {
+    let new = sqlx::query("INSERT INTO blobs (sha256, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+        .bind(sha256)
+        .bind(size)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        == 1;
+    sqlx::query(
+        "INSERT INTO document_blobs (document_id, sha256, name, media_type) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (document_id, sha256) DO NOTHING",
+    )
+    .bind(document_id)
+    .bind(sha256)
+    .bind(name)
+    .bind(media_type)
+    .execute(conn)
+    .await?;
+    Ok(new)
+}
+
+/// The documents that refer to a blob, with the name and type each gave it.
+#[derive(Clone, Debug, FromRow)]
+pub struct BlobReference {
+    pub document_id: String,
+    pub name: String,
+    pub media_type: String,
+}
+
+pub async fn blob_references(conn: &mut Conn, sha256: &str) -> CatalogResult<Vec<BlobReference>> {
+    sqlx::query_as("SELECT document_id, name, media_type FROM document_blobs WHERE sha256 = $1 ORDER BY document_id")
+        .bind(sha256)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn blob_totals(conn: &mut Conn) -> CatalogResult<(i64, i64)> {
+    sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs").fetch_one(conn).await
+}

@@ -1,0 +1,97 @@
+//! The SQL catalog: users, departments, sessions, documents with their head pointers, the
+//! revision index, blob references and the audit chain. SQLite through sqlx by default; the SQL
+//! is kept portable so a PostgreSQL backend can follow.
+//!
+//! Writes go through a pool of one connection, so write transactions are serialised in this
+//! process (SQLite allows one writer anyway, and the audit chain needs a total order); reads use
+//! a separate pool and never wait for writers (WAL mode).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+pub mod audit;
+pub mod documents;
+pub mod people;
+
+pub use sqlx::SqliteConnection as Conn;
+
+pub type CatalogResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/resources/catalog/migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("unsupported catalog URL {0:?}: use sqlite:///path/catalog.db")]
+    BadUrl(String),
+    #[error("catalog: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("catalog migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Catalog {
+    /// Opens (creating if missing) and migrates the catalog.
+    pub async fn open(url: &str, create: bool) -> Result<Self, OpenError> {
+        if !url.starts_with("sqlite:") {
+            return Err(OpenError::BadUrl(url.to_owned()));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| OpenError::BadUrl(url.to_owned()))?
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed transaction survives a crash of the process
+            // (kill -9); only an OS crash or power loss can roll back the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
+        Ok(Self { reader, writer })
+    }
+
+    /// A write transaction; writers queue here, one at a time.
+    pub async fn begin_write(&self) -> CatalogResult<Transaction<'static, Sqlite>> {
+        self.writer.begin().await
+    }
+
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    pub async fn ping(&self) -> CatalogResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    pub async fn setting(&self, key: &str) -> CatalogResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.reader).await
+    }
+}
+
+pub async fn set_setting(conn: &mut Conn, key: &str, value: &str) -> CatalogResult<()> {
+    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(value)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Unique-constraint violations become 409s; everything else stays an internal error.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,544 @@
+//! Documents and revisions: register a document, add a revision on top of a known head, read
+//! manifests, bodies and blobs. Writes follow the order blob → manifest → catalog transaction,
+//! so a crash leaves at worst an unreferenced object, never a catalog row pointing at nothing.
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use super::uploads::{BODY_MEDIA_TYPE, BODY_NAME, UploadedFile};
+use super::{Henji, ServiceError, ServiceResult, now};
+use crate::domain::access::{self, DocumentFacts};
+use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
+use crate::domain::manifest::{AttachmentRef, MANIFEST_FORMAT, RevisionManifest};
+use crate::domain::people::{Classification, DocumentState, Principal, Urgency};
+use crate::resources::blob_store::StoreError;
+use crate::resources::catalog::documents::{self as rows, DocumentFilter, DocumentRow, RevisionRow};
+use crate::resources::catalog::people::department_exists;
+use crate::resources::catalog::{Conn, is_unique_violation};
+
+/// `{"text": "..."}`: a body given inline.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BodyText {
+    pub text: String,
+}
+
+/// The JSON of `POST /api/v1/documents` (or its multipart `meta` part).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDocument {
+    pub kind: String,
+    pub title: String,
+    /// Department code; defaults to the caller's department.
+    pub department: Option<String>,
+    pub classification: Classification,
+    pub urgency: Option<Urgency>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub body: Option<BodyText>,
+}
+
+/// The JSON of `POST /api/v1/documents/{id}/revisions` (or its multipart `meta` part).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseDocument {
+    /// The head revision this change was made on; anything else is a 409.
+    pub base_revision: String,
+    pub body: Option<BodyText>,
+    /// Merged into the previous fields: a key set to `null` removes that field.
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Map<String, Value>>,
+    pub note: Option<String>,
+    #[serde(default)]
+    pub remove_attachments: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DocumentView {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub department: String,
+    pub classification: Classification,
+    pub urgency: Urgency,
+    pub state: DocumentState,
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub head_revision: String,
+    pub revision_count: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub attachments: Vec<AttachmentRef>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RevisionView {
+    pub id: String,
+    pub parent: Option<String>,
+    pub author: String,
+    pub created_at: String,
+    pub note: Option<String>,
+    pub body_sha256: Option<String>,
+    pub body_chars: Option<i64>,
+}
+
+impl From<RevisionRow> for RevisionView {
+    fn from(r: RevisionRow) -> Self {
+        Self { id: r.id, parent: r.parent, author: r.author, created_at: r.created_at, note: r.note, body_sha256: r.body_sha256, body_chars: r.body_chars }
+    }
+}
+
+/// A create request whose rules have been checked; files may now be streamed in.
+#[derive(Debug)]
+pub struct PreparedDocument {
+    id: DocumentId,
+    kind: String,
+    title: String,
+    department: String,
+    classification: Classification,
+    urgency: Urgency,
+    fields: Map<String, Value>,
+    state: DocumentState,
+    pub inline_body: Option<String>,
+}
+
+/// A revision request whose rules have been checked.
+#[derive(Debug)]
+pub struct PreparedRevision {
+    document: DocumentId,
+    base: RevisionId,
+    fields: Option<Map<String, Value>>,
+    note: Option<String>,
+    remove: Vec<Sha256Digest>,
+    pub inline_body: Option<String>,
+}
+
+/// A blob on its way out.
+pub struct BlobDownload {
+    pub size: u64,
+    pub media_type: String,
+    pub name: String,
+    pub stream: BoxStream<'static, Result<Bytes, StoreError>>,
+}
+
+/// Query filters of `GET /api/v1/documents`.
+#[derive(Clone, Debug, Default)]
+pub struct DocumentQuery {
+    pub kind: Option<String>,
+    pub state: Option<DocumentState>,
+    pub department: Option<String>,
+    pub archived: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: i64,
+}
+
+fn parse_row_word<T: std::str::FromStr>(value: &str, what: &str) -> ServiceResult<T> {
+    value.parse().map_err(|_| ServiceError::Internal(format!("catalog holds an unknown {what} {value:?}")))
+}
+
+fn facts(row: &DocumentRow) -> ServiceResult<DocumentFacts<'_>> {
+    Ok(DocumentFacts {
+        department: &row.department,
+        classification: parse_row_word(&row.classification, "classification")?,
+        deleted: row.deleted_at.is_some(),
+    })
+}
+
+fn to_view(row: DocumentRow) -> ServiceResult<DocumentView> {
+    Ok(DocumentView {
+        classification: parse_row_word(&row.classification, "classification")?,
+        urgency: parse_row_word(&row.urgency, "urgency")?,
+        state: parse_row_word(&row.state, "state")?,
+        fields: serde_json::from_str(&row.fields).map_err(|e| ServiceError::Internal(format!("document {}: fields: {e}", row.id)))?,
+        attachments: serde_json::from_str(&row.attachments).map_err(|e| ServiceError::Internal(format!("document {}: attachments: {e}", row.id)))?,
+        id: row.id,
+        kind: row.kind,
+        title: row.title,
+        department: row.department,
+        head_revision: row.head_revision,
+        revision_count: row.revision_count,
+        created_at: row.created_at,
+        created_by: row.created_by,
+        updated_at: row.updated_at,
+    })
+}
+
+fn check_title(title: &str) -> ServiceResult<String> {
+    let t = title.trim();
+    if t.is_empty() || t.chars().count() > 500 || t.chars().any(char::is_control) {
+        return Err(ServiceError::invalid("title", "1 to 500 characters, no control characters"));
+    }
+    Ok(t.to_owned())
+}
+
+fn check_note(note: Option<String>) -> ServiceResult<Option<String>> {
+    match note {
+        Some(n) if n.chars().count() > 2000 => Err(ServiceError::invalid("note", "at most 2000 characters")),
+        other => Ok(other),
+    }
+}
+
+fn parse_document_id(id: &str) -> ServiceResult<DocumentId> {
+    // A malformed id is answered like an unknown one; it never reaches a lookup.
+    id.parse().map_err(|_| ServiceError::NotFound("document"))
+}
+
+impl Henji {
+    async fn document_row(&self, conn: &mut Conn, id: &DocumentId) -> ServiceResult<DocumentRow> {
+        rows::document(conn, &id.to_string()).await?.ok_or(ServiceError::NotFound("document"))
+    }
+
+    /// The document if `who` may read it; otherwise the same 404 as for a missing one.
+    async fn readable_document(&self, who: &Principal, id: &str) -> ServiceResult<DocumentRow> {
+        let id = parse_document_id(id)?;
+        let row = self.document_row(&mut *self.catalog.reader().acquire().await?, &id).await?;
+        access::check_read(who, &facts(&row)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        Ok(row)
+    }
+
+    /// Every read of classified content leaves an audit event.
+    async fn audit_classified_read(&self, who: &Principal, row: &DocumentRow, action: &str, object: String) -> ServiceResult<()> {
+        if facts(row)?.classification.is_classified() {
+            let at = now();
+            let mut tx = self.catalog.begin_write().await?;
+            self.audit(&mut tx, &at, who, action, object, Some(row.id.clone()), json!({"classification": row.classification})).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn prepare_document(&self, who: &Principal, req: CreateDocument) -> ServiceResult<PreparedDocument> {
+        let kind = self.kinds.get(&req.kind).ok_or_else(|| ServiceError::invalid("kind", format!("unknown kind {:?}", req.kind)))?;
+        let title = check_title(&req.title)?;
+        let department = req.department.unwrap_or_else(|| who.department.clone());
+        if !department_exists(&mut *self.catalog.reader().acquire().await?, &department).await? {
+            return Err(ServiceError::invalid("department", "no such department"));
+        }
+        access::check_create(who, &department, req.classification).map_err(|d| ServiceError::from_denied(d, "department"))?;
+        kind.validate(&req.fields).map_err(|e| ServiceError::Invalid { field: e.field, detail: e.detail })?;
+        Ok(PreparedDocument {
+            id: DocumentId::new(),
+            state: kind.initial_state(),
+            kind: kind.name.clone(),
+            title,
+            department,
+            classification: req.classification,
+            urgency: req.urgency.unwrap_or(Urgency::Normal),
+            fields: req.fields,
+            inline_body: req.body.map(|b| b.text),
+        })
+    }
+
+    /// Registers the document with its first revision.
+    pub async fn create_document(
+        &self,
+        who: &Principal,
+        doc: PreparedDocument,
+        body: Option<UploadedFile>,
+        attachments: Vec<UploadedFile>,
+    ) -> ServiceResult<DocumentView> {
+        let created_at = now();
+        let attachment_refs = dedup_attachments(vec![], &attachments);
+        let manifest = RevisionManifest {
+            format: MANIFEST_FORMAT.into(),
+            document: doc.id,
+            kind: doc.kind.clone(),
+            title: doc.title.clone(),
+            department: doc.department.clone(),
+            classification: doc.classification,
+            urgency: doc.urgency,
+            parent: None,
+            author: who.username.clone(),
+            created_at: created_at.clone(),
+            body: body.as_ref().map(UploadedFile::body_ref),
+            fields: doc.fields.clone(),
+            attachments: attachment_refs.clone(),
+            note: None,
+        };
+        let (revision, bytes) = manifest.seal();
+        self.blobs.put_manifest(&doc.id, &revision, bytes).await?;
+
+        let row = DocumentRow {
+            id: doc.id.to_string(),
+            kind: doc.kind,
+            title: doc.title,
+            department: doc.department,
+            classification: doc.classification.as_str().into(),
+            classification_rank: doc.classification.rank(),
+            urgency: doc.urgency.as_str().into(),
+            state: doc.state.as_str().into(),
+            fields: Value::Object(doc.fields).to_string(),
+            attachments: serde_json::to_string(&attachment_refs).unwrap_or_else(|_| "[]".into()),
+            head_revision: revision.to_string(),
+            revision_count: 1,
+            created_at: created_at.clone(),
+            created_by: who.username.clone(),
+            updated_at: created_at.clone(),
+            deleted_at: None,
+            deleted_by: None,
+        };
+        let mut tx = self.catalog.begin_write().await?;
+        rows::insert_document(&mut tx, &row).await?;
+        rows::insert_revision(&mut tx, &revision_row(&row.id, 1, &revision, &manifest)).await?;
+        self.reference_uploads(&mut tx, &row.id, body.as_ref(), &attachments, &created_at).await?;
+        let detail = json!({"kind": row.kind, "classification": row.classification, "revision": row.head_revision});
+        self.audit(&mut tx, &created_at, who, "document.create", format!("document/{}", row.id), Some(row.id.clone()), detail).await?;
+        tx.commit().await?;
+        to_view(row)
+    }
+
+    async fn reference_uploads(&self, conn: &mut Conn, document: &str, body: Option<&UploadedFile>, attachments: &[UploadedFile], at: &str) -> ServiceResult<()> {
+        let body = body.map(|b| (b, BODY_NAME, BODY_MEDIA_TYPE));
+        for (file, name, media_type) in body.into_iter().chain(attachments.iter().map(|a| (a, a.name.as_str(), a.media_type.as_str()))) {
+            let size = file.blob.size as i64;
+            if rows::reference_blob(conn, document, &file.blob.digest.to_hex(), size, name, media_type, at).await? {
+                self.metrics.bytes_stored.inc_by(size);
+                self.metrics.blobs_stored.inc();
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn prepare_revision(&self, who: &Principal, id: &str, req: ReviseDocument) -> ServiceResult<PreparedRevision> {
+        let row = self.readable_document(who, id).await?;
+        access::check_revise(who, &facts(&row)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        ensure_writable(&row)?;
+        let base: RevisionId = req.base_revision.parse().map_err(|e: crate::domain::ids::IdError| ServiceError::invalid("base_revision", e.to_string()))?;
+        if base.to_string() != row.head_revision {
+            return Err(stale_base(&row.head_revision));
+        }
+        let remove = req
+            .remove_attachments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.parse::<Sha256Digest>().map_err(|e| ServiceError::invalid(format!("remove_attachments.{i}"), e.to_string())))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        Ok(PreparedRevision {
+            document: parse_document_id(&row.id)?,
+            base,
+            fields: req.fields,
+            note: check_note(req.note)?,
+            remove,
+            inline_body: req.body.map(|b| b.text),
+        })
+    }
+
+    /// Adds a revision on top of `base`; if another revision got there first this is a 409 and
+    /// nothing changes.
+    pub async fn add_revision(
+        &self,
+        who: &Principal,
+        rev: PreparedRevision,
+        body: Option<UploadedFile>,
+        attachments: Vec<UploadedFile>,
+    ) -> ServiceResult<RevisionView> {
+        let row = self.document_row(&mut *self.catalog.reader().acquire().await?, &rev.document).await?;
+        ensure_writable(&row)?;
+        if rev.base.to_string() != row.head_revision {
+            return Err(stale_base(&row.head_revision));
+        }
+        let parent_bytes = self.blobs.get_manifest(&rev.document, &rev.base).await?;
+        let parent = RevisionManifest::parse(&parent_bytes).map_err(|e| ServiceError::Integrity(format!("revision {}: {e}", rev.base)))?;
+
+        let mut fields = parent.fields.clone();
+        if let Some(patch) = rev.fields {
+            for (k, v) in patch {
+                if v.is_null() {
+                    fields.remove(&k);
+                } else {
+                    fields.insert(k, v);
+                }
+            }
+            let kind = self.kinds.get(&row.kind).ok_or_else(|| ServiceError::Internal(format!("kind {:?} is no longer defined", row.kind)))?;
+            kind.validate(&fields).map_err(|e| ServiceError::Invalid { field: e.field, detail: e.detail })?;
+        }
+        let mut kept = parent.attachments.clone();
+        for (i, digest) in rev.remove.iter().enumerate() {
+            let before = kept.len();
+            kept.retain(|a| a.sha256 != *digest);
+            if kept.len() == before {
+                return Err(ServiceError::invalid(format!("remove_attachments.{i}"), "not an attachment of the base revision"));
+            }
+        }
+        let attachment_refs = dedup_attachments(kept, &attachments);
+
+        let created_at = now();
+        let manifest = RevisionManifest {
+            parent: Some(rev.base),
+            author: who.username.clone(),
+            created_at: created_at.clone(),
+            body: body.as_ref().map(UploadedFile::body_ref).or(parent.body.clone()),
+            fields,
+            attachments: attachment_refs,
+            note: rev.note,
+            ..parent
+        };
+        let (revision, bytes) = manifest.seal();
+        self.blobs.put_manifest(&rev.document, &revision, bytes).await?;
+
+        let mut tx = self.catalog.begin_write().await?;
+        let fields_json = Value::Object(manifest.fields.clone()).to_string();
+        let attachments_json = serde_json::to_string(&manifest.attachments).unwrap_or_else(|_| "[]".into());
+        let advanced = rows::advance_head(&mut tx, &row.id, &row.head_revision, &revision.to_string(), &fields_json, &attachments_json, &created_at).await?;
+        if !advanced {
+            drop(tx);
+            self.discard_unreferenced_manifest(&rev.document, &revision).await;
+            let head = self.document_row(&mut *self.catalog.reader().acquire().await?, &rev.document).await?.head_revision;
+            return Err(stale_base(&head));
+        }
+        let new_row = revision_row(&row.id, row.revision_count + 1, &revision, &manifest);
+        match rows::insert_revision(&mut tx, &new_row).await {
+            Err(e) if is_unique_violation(&e) => return Err(stale_base(&row.head_revision)),
+            other => other?,
+        }
+        self.reference_uploads(&mut tx, &row.id, body.as_ref(), &attachments, &created_at).await?;
+        let detail = json!({"revision": new_row.id, "parent": new_row.parent});
+        self.audit(&mut tx, &created_at, who, "revision.create", format!("document/{}/revisions/{}", row.id, new_row.id), Some(row.id.clone()), detail).await?;
+        tx.commit().await?;
+        Ok(new_row.into())
+    }
+
+    /// The loser of a race wrote a manifest no one will refer to. It is removed unless the
+    /// winner wrote the very same manifest (same id), which then belongs to the winner.
+    async fn discard_unreferenced_manifest(&self, document: &DocumentId, revision: &RevisionId) {
+        let known = match self.catalog.reader().acquire().await {
+            Ok(mut conn) => rows::revision(&mut conn, &document.to_string(), &revision.to_string()).await.map(|r| r.is_some()),
+            Err(e) => Err(e),
+        };
+        if let Ok(false) = known
+            && let Err(e) = self.blobs.delete_manifest(document, revision).await
+        {
+            tracing::warn!(error = %e, %document, %revision, "could not remove an unreferenced manifest");
+        }
+    }
+
+    pub async fn get_document(&self, who: &Principal, id: &str) -> ServiceResult<DocumentView> {
+        let row = self.readable_document(who, id).await?;
+        self.audit_classified_read(who, &row, "document.read", format!("document/{}", row.id)).await?;
+        to_view(row)
+    }
+
+    pub async fn list_documents(&self, who: &Principal, q: &DocumentQuery) -> ServiceResult<Vec<DocumentView>> {
+        let scope = if who.is_admin() { None } else { Some(who.department.as_str()) };
+        let filter = DocumentFilter {
+            department_scope: scope,
+            max_rank: who.clearance.rank(),
+            kind: q.kind.as_deref(),
+            state: q.state.map(|s| s.as_str()),
+            department: q.department.as_deref(),
+            archived: q.archived,
+            after: q.cursor.as_deref().unwrap_or(""),
+            limit: q.limit,
+        };
+        let rows = rows::list_documents(&mut *self.catalog.reader().acquire().await?, &filter).await?;
+        rows.into_iter().map(to_view).collect()
+    }
+
+    pub async fn list_revisions(&self, who: &Principal, id: &str, after_seq: i64, limit: i64) -> ServiceResult<Vec<(i64, RevisionView)>> {
+        let row = self.readable_document(who, id).await?;
+        let revs = rows::revisions(&mut *self.catalog.reader().acquire().await?, &row.id, after_seq, limit).await?;
+        Ok(revs.into_iter().map(|r| (r.seq, r.into())).collect())
+    }
+
+    async fn readable_revision(&self, who: &Principal, id: &str, rev: &str) -> ServiceResult<(DocumentRow, RevisionRow)> {
+        let row = self.readable_document(who, id).await?;
+        let rev: RevisionId = rev.parse().map_err(|_| ServiceError::NotFound("revision"))?;
+        let revision = rows::revision(&mut *self.catalog.reader().acquire().await?, &row.id, &rev.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound("revision"))?;
+        Ok((row, revision))
+    }
+
+    /// The exact stored manifest bytes, checked against their name on the way out.
+    pub async fn revision_manifest(&self, who: &Principal, id: &str, rev: &str) -> ServiceResult<Bytes> {
+        let (row, revision) = self.readable_revision(who, id, rev).await?;
+        let doc = parse_document_id(&row.id)?;
+        let rev_id: RevisionId = revision.id.parse().map_err(|_| ServiceError::Internal("bad revision id in catalog".into()))?;
+        let bytes = self.blobs.get_manifest(&doc, &rev_id).await?;
+        if RevisionId::of_manifest(&bytes) != rev_id {
+            return Err(ServiceError::Integrity(format!("manifest of revision {rev_id} does not match its id")));
+        }
+        self.audit_classified_read(who, &row, "revision.read", format!("document/{}/revisions/{}", row.id, revision.id)).await?;
+        Ok(bytes)
+    }
+
+    pub async fn revision_body(&self, who: &Principal, id: &str, rev: &str) -> ServiceResult<BlobDownload> {
+        let (row, revision) = self.readable_revision(who, id, rev).await?;
+        self.audit_classified_read(who, &row, "body.read", format!("document/{}/revisions/{}/body", row.id, revision.id)).await?;
+        let Some(digest) = revision.body_sha256 else {
+            return Ok(BlobDownload { size: 0, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::empty()) });
+        };
+        let digest: Sha256Digest = digest.parse().map_err(|_| ServiceError::Internal("bad body digest in catalog".into()))?;
+        let (size, stream) = self.blobs.get(&digest).await?;
+        Ok(BlobDownload { size, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream })
+    }
+
+    /// A blob, if the caller may read at least one document that refers to it.
+    pub async fn blob(&self, who: &Principal, sha256: &str) -> ServiceResult<BlobDownload> {
+        let digest: Sha256Digest = sha256.parse().map_err(|_| ServiceError::NotFound("blob"))?;
+        let mut conn = self.catalog.reader().acquire().await?;
+        let references = rows::blob_references(&mut conn, &digest.to_hex()).await?;
+        for reference in references {
+            let Some(row) = rows::document(&mut conn, &reference.document_id).await? else { continue };
+            if access::check_read(who, &facts(&row)?).is_ok() {
+                drop(conn);
+                self.audit_classified_read(who, &row, "blob.read", format!("blob/{}", digest.to_hex())).await?;
+                let (size, stream) = self.blobs.get(&digest).await?;
+                return Ok(BlobDownload { size, media_type: reference.media_type, name: reference.name, stream });
+            }
+        }
+        Err(ServiceError::NotFound("blob"))
+    }
+
+    /// A tombstone: the document disappears from every read; its content stays until disposal.
+    pub async fn delete_document(&self, who: &Principal, id: &str) -> ServiceResult<()> {
+        let row = self.readable_document(who, id).await?;
+        access::check_delete(who, &facts(&row)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        let at = now();
+        let mut tx = self.catalog.begin_write().await?;
+        rows::mark_deleted(&mut tx, &row.id, &who.username, &at).await?;
+        self.audit(&mut tx, &at, who, "document.delete", format!("document/{}", row.id), Some(row.id.clone()), json!({})).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn ensure_writable(row: &DocumentRow) -> ServiceResult<()> {
+    if row.state == DocumentState::Archived.as_str() || row.state == DocumentState::Withdrawn.as_str() {
+        return Err(ServiceError::Conflict(format!("the document is {} and can no longer change", row.state)));
+    }
+    Ok(())
+}
+
+fn stale_base(head: &str) -> ServiceError {
+    ServiceError::Conflict(format!("base_revision is not the head revision (head is {head}); fetch the head and apply your change to it"))
+}
+
+fn revision_row(document: &str, seq: i64, id: &RevisionId, m: &RevisionManifest) -> RevisionRow {
+    RevisionRow {
+        id: id.to_string(),
+        document_id: document.to_owned(),
+        seq,
+        parent: m.parent.map(|p| p.to_string()),
+        author: m.author.clone(),
+        created_at: m.created_at.clone(),
+        note: m.note.clone(),
+        body_sha256: m.body.as_ref().map(|b| b.sha256.to_hex()),
+        body_chars: m.body.as_ref().map(|b| b.chars as i64),
+    }
+}
+
+/// The same file attached twice is one attachment.
+fn dedup_attachments(mut kept: Vec<AttachmentRef>, added: &[UploadedFile]) -> Vec<AttachmentRef> {
+    for file in added {
+        if !kept.iter().any(|a| a.sha256 == file.blob.digest) {
+            kept.push(file.attachment_ref());
+        }
+    }
+    kept
+}

@@ -1,0 +1,92 @@
+//! Services: the use cases (register a document, add a revision, sign in, verify the store) that
+//! combine the domain rules with the object store and the catalog. Each returns a
+//! `ServiceError`, which the access layer turns into a problem document or an exit code.
+
+use std::sync::Arc;
+
+use chrono::{SecondsFormat, Utc};
+
+use crate::domain::access::Denied;
+use crate::domain::kinds::KindRegistry;
+use crate::resources::blob_store::{BlobStore, StoreError};
+use crate::resources::catalog::Catalog;
+use crate::telemetry::Metrics;
+
+pub mod audit;
+pub mod demo;
+pub mod documents;
+pub mod people;
+pub mod setup;
+pub mod uploads;
+pub mod verify;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Missing, or hidden from the caller: the two must look the same.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A value that does not fit; `field` is its dotted request path.
+    #[error("{field}: {detail}")]
+    Invalid { field: String, detail: String },
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("stored data failed an integrity check: {0}")]
+    Integrity(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("catalog: {0}")]
+    Catalog(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), detail: detail.into() }
+    }
+
+    pub fn from_denied(d: Denied, what: &'static str) -> Self {
+        match d {
+            Denied::Hidden => Self::NotFound(what),
+            Denied::Forbidden(why) => Self::Forbidden(why.to_owned()),
+        }
+    }
+}
+
+/// Settings the services need beyond their resources.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    pub session_ttl: chrono::Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self { session_ttl: chrono::Duration::hours(12) }
+    }
+}
+
+/// Everything a use case needs; cheap to clone, shared by every request.
+#[derive(Clone, Debug)]
+pub struct Henji {
+    pub catalog: Catalog,
+    pub blobs: BlobStore,
+    pub kinds: Arc<KindRegistry>,
+    pub metrics: Arc<Metrics>,
+    pub settings: ServiceSettings,
+}
+
+/// Times are stored as RFC 3339 UTC with milliseconds, so they sort as text.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Keyset pagination: the cursor is the last key of the previous page.
+pub fn clamp_limit(limit: Option<i64>, default: i64, max: i64) -> i64 {
+    limit.unwrap_or(default).clamp(1, max)
+}

@@ -1,0 +1,170 @@
+//! Opening an installation: the data directory, catalog, object store and kinds; on the first
+//! start, the administrator.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::RngCore;
+use serde_json::Value;
+
+use super::people::NewUser;
+use super::{Henji, ServiceError, ServiceSettings};
+use crate::domain::kinds::{KindError, KindRegistry};
+use crate::domain::people::{Classification, Role};
+use crate::resources::blob_store::{BlobStore, StoreError};
+use crate::resources::catalog::documents::blob_totals;
+use crate::resources::catalog::people::count_users;
+use crate::resources::catalog::{Catalog, OpenError};
+use crate::telemetry::Metrics;
+
+/// The built-in kinds, embedded so the binary works from any directory.
+pub const BUILTIN_KINDS: &[(&str, &str)] = &[
+    ("incoming", include_str!("../../schemas/incoming.json")),
+    ("outgoing", include_str!("../../schemas/outgoing.json")),
+    ("customer-file", include_str!("../../schemas/customer-file.json")),
+];
+
+/// Where an installation keeps its state.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub store: Option<String>,
+    pub catalog: Option<String>,
+    pub schemas: Option<PathBuf>,
+}
+
+impl StorageConfig {
+    pub fn store_url(&self) -> Result<String, SetupError> {
+        match &self.store {
+            Some(url) => Ok(url.clone()),
+            None => {
+                let dir = absolute(&self.data_dir.join("objects"))?;
+                url::Url::from_directory_path(&dir).map(|u| u.to_string()).map_err(|_| SetupError::Path(dir))
+            }
+        }
+    }
+
+    pub fn catalog_url(&self) -> Result<String, SetupError> {
+        match &self.catalog {
+            Some(url) => Ok(url.clone()),
+            None => Ok(format!("sqlite://{}", absolute(&self.data_dir.join("catalog.db"))?.display())),
+        }
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, SetupError> {
+    std::path::absolute(p).map_err(|_| SetupError::Path(p.to_owned()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot use path {0}")]
+    Path(PathBuf),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("no henji catalog at {0}; start `henji serve` once to create one")]
+    NoCatalog(String),
+    #[error(transparent)]
+    Catalog(#[from] OpenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Kind(#[from] KindError),
+    #[error("schema file {path}: {detail}")]
+    SchemaFile { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// What a first start did, for the command line to say.
+#[derive(Debug, Default)]
+pub struct FirstStart {
+    pub created_catalog: bool,
+    /// Set when the administrator was created; the password only if it was generated.
+    pub admin_created: bool,
+    pub generated_admin_password: Option<String>,
+}
+
+pub enum OpenMode {
+    /// `serve`: create whatever is missing.
+    Create { admin_password: Option<String> },
+    /// `verify` and the administration commands: the installation must exist.
+    Existing,
+}
+
+/// Opens (and on the first start creates) an installation.
+pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, FirstStart), SetupError> {
+    let mut report = FirstStart::default();
+    let creating = matches!(mode, OpenMode::Create { .. });
+    let catalog_url = config.catalog_url()?;
+    if creating {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| SetupError::DataDir { path: config.data_dir.clone(), source })?;
+        report.created_catalog = config.catalog.is_none() && !config.data_dir.join("catalog.db").exists();
+    } else if config.catalog.is_none() && !config.data_dir.join("catalog.db").exists() {
+        return Err(SetupError::NoCatalog(catalog_url));
+    }
+    let catalog = Catalog::open(&catalog_url, creating).await?;
+    let blobs = BlobStore::open(&config.store_url()?)?;
+    blobs.initialise().await?;
+    let kinds = load_kinds(config.schemas.as_deref())?;
+    let metrics = Metrics::default();
+    let (count, bytes) = blob_totals(&mut *catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
+    metrics.blobs_stored.set(count);
+    metrics.bytes_stored.set(bytes);
+    let henji = Henji { catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), settings: ServiceSettings::default() };
+
+    if let OpenMode::Create { admin_password } = mode {
+        let users = count_users(&mut *henji.catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
+        if users == 0 {
+            let (password, generated) = match admin_password {
+                Some(p) => (p, false),
+                None => {
+                    let mut raw = [0u8; 12];
+                    rand::rng().fill_bytes(&mut raw);
+                    (hex::encode(raw), true)
+                }
+            };
+            match henji.create_department(None, "ADMIN", "系统管理").await {
+                Ok(_) | Err(ServiceError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            henji
+                .create_user(
+                    None,
+                    NewUser {
+                        username: "admin".into(),
+                        display_name: "系统管理员".into(),
+                        password: password.clone(),
+                        department: "ADMIN".into(),
+                        roles: vec![Role::Admin],
+                        clearance: Classification::Secret,
+                    },
+                )
+                .await?;
+            report.admin_created = true;
+            report.generated_admin_password = generated.then_some(password);
+        }
+    }
+    Ok((henji, report))
+}
+
+/// Built-in kinds, then every `*.json` in the schemas folder (which may override them).
+pub fn load_kinds(dir: Option<&Path>) -> Result<KindRegistry, SetupError> {
+    let mut schemas: Vec<(String, Value)> = Vec::new();
+    for (name, text) in BUILTIN_KINDS {
+        let value = serde_json::from_str(text).map_err(|e| SetupError::SchemaFile { path: PathBuf::from(format!("schemas/{name}.json")), detail: e.to_string() })?;
+        schemas.push(((*name).to_owned(), value));
+    }
+    if let Some(dir) = dir {
+        let entries = std::fs::read_dir(dir).map_err(|e| SetupError::SchemaFile { path: dir.to_owned(), detail: e.to_string() })?;
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let text = std::fs::read_to_string(&path).map_err(|e| SetupError::SchemaFile { path: path.clone(), detail: e.to_string() })?;
+            let value = serde_json::from_str(&text).map_err(|e| SetupError::SchemaFile { path: path.clone(), detail: e.to_string() })?;
+            schemas.push((name, value));
+        }
+    }
+    Ok(KindRegistry::from_schemas(schemas)?)
+}

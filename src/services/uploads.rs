@@ -1,0 +1,145 @@
+//! Files on their way in: hashed while they are written, bodies checked as UTF-8 text on the
+//! fly, nothing held whole in memory.
+
+use bytes::Bytes;
+
+use super::{Henji, ServiceError, ServiceResult};
+use crate::domain::manifest::{AttachmentRef, BodyRef};
+use crate::domain::text::Utf8Counter;
+use crate::resources::blob_store::{BlobWriter, StoredBlob};
+
+/// The name and media type of a body; bodies are always UTF-8 text.
+pub const BODY_NAME: &str = "body.txt";
+pub const BODY_MEDIA_TYPE: &str = "text/plain; charset=utf-8";
+
+/// Longest attachment name kept; names longer than this are cut at a character boundary.
+const MAX_NAME_CHARS: usize = 255;
+
+pub struct Upload {
+    writer: BlobWriter,
+    text: Option<Utf8Counter>,
+    /// The request path of this part, for error messages (`body`, `attachment.2`).
+    field: String,
+    name: String,
+    media_type: String,
+}
+
+/// A file that is now in the object store.
+#[derive(Clone, Debug)]
+pub struct UploadedFile {
+    pub blob: StoredBlob,
+    pub chars: Option<u64>,
+    pub name: String,
+    pub media_type: String,
+}
+
+impl UploadedFile {
+    pub fn body_ref(&self) -> BodyRef {
+        BodyRef { sha256: self.blob.digest, size: self.blob.size, chars: self.chars.unwrap_or(0) }
+    }
+
+    pub fn attachment_ref(&self) -> AttachmentRef {
+        AttachmentRef { name: self.name.clone(), media_type: self.media_type.clone(), size: self.blob.size, sha256: self.blob.digest }
+    }
+}
+
+impl Henji {
+    pub fn body_upload(&self) -> Upload {
+        Upload {
+            writer: self.blobs.writer(),
+            text: Some(Utf8Counter::default()),
+            field: "body".into(),
+            name: BODY_NAME.into(),
+            media_type: BODY_MEDIA_TYPE.into(),
+        }
+    }
+
+    pub fn attachment_upload(&self, index: usize, name: Option<&str>, media_type: Option<&str>) -> ServiceResult<Upload> {
+        let field = format!("attachment.{index}");
+        let name = clean_file_name(name.unwrap_or("")).unwrap_or_else(|| format!("attachment-{}", index + 1));
+        let media_type = match media_type {
+            Some(m) if is_media_type(m) => m.to_owned(),
+            Some(_) => return Err(ServiceError::invalid(field, "the part's Content-Type is not a media type")),
+            None => "application/octet-stream".to_owned(),
+        };
+        Ok(Upload { writer: self.blobs.writer(), text: None, field, name, media_type })
+    }
+
+    /// Stores a text body given whole (JSON `body.text`).
+    pub async fn store_text_body(&self, text: &str) -> ServiceResult<UploadedFile> {
+        let mut upload = self.body_upload();
+        upload.write(Bytes::copy_from_slice(text.as_bytes())).await?;
+        self.finish_upload(upload).await
+    }
+
+    pub async fn finish_upload(&self, upload: Upload) -> ServiceResult<UploadedFile> {
+        let chars = match upload.text {
+            Some(counter) => match counter.finish() {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    upload.writer.abort().await;
+                    return Err(ServiceError::invalid(upload.field, e.to_string()));
+                }
+            },
+            None => None,
+        };
+        let blob = upload.writer.finish().await?;
+        if blob.deduplicated {
+            self.metrics.blobs_deduplicated.inc();
+        }
+        Ok(UploadedFile { blob, chars, name: upload.name, media_type: upload.media_type })
+    }
+}
+
+impl Upload {
+    /// A chunk of the part; text that is not UTF-8 stops the upload before anything is stored.
+    pub async fn write(&mut self, chunk: Bytes) -> ServiceResult<()> {
+        if let Some(counter) = self.text.as_mut()
+            && let Err(e) = counter.feed(&chunk)
+        {
+            return Err(ServiceError::invalid(self.field.clone(), e.to_string()));
+        }
+        self.writer.write(chunk).await?;
+        Ok(())
+    }
+
+    pub async fn abort(self) {
+        self.writer.abort().await;
+    }
+}
+
+/// Keeps the last path component of a client's file name, without control characters.
+fn clean_file_name(raw: &str) -> Option<String> {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let cleaned = cleaned.trim().to_owned();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." { None } else { Some(cleaned) }
+}
+
+fn is_media_type(m: &str) -> bool {
+    let essence = m.split(';').next().unwrap_or("").trim();
+    let mut parts = essence.split('/');
+    let ok = |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b)));
+    m.len() <= 255 && ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_lose_their_paths() {
+        assert_eq!(clean_file_name("C:\\scans\\来文.pdf").as_deref(), Some("来文.pdf"));
+        assert_eq!(clean_file_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(clean_file_name(".."), None);
+        assert_eq!(clean_file_name(""), None);
+    }
+
+    #[test]
+    fn media_types_are_checked() {
+        assert!(is_media_type("application/pdf"));
+        assert!(is_media_type("text/plain; charset=utf-8"));
+        assert!(!is_media_type("pdf"));
+        assert!(!is_media_type("a/b/c"));
+    }
+}

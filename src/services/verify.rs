@@ -1,0 +1,175 @@
+//! Verification of a whole installation (`henji verify`, `POST /api/v1/admin/fixity`): every
+//! blob re-hashed against its name, every revision id re-derived from its manifest, every parent
+//! link and head pointer checked against the catalog, and the audit chain walked.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use utoipa::ToSchema;
+
+use super::audit::ChainReport;
+use super::{Henji, ServiceResult};
+use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
+use crate::domain::manifest::RevisionManifest;
+use crate::resources::catalog::documents as rows;
+
+/// One object that failed a check, named so a person can find it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BadObject {
+    pub object: String,
+    pub problem: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct FixityReport {
+    pub blobs_checked: u64,
+    pub bytes_checked: u64,
+    pub bad: Vec<BadObject>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub blobs_checked: u64,
+    pub bytes_checked: u64,
+    pub manifests_checked: u64,
+    pub revisions_checked: u64,
+    pub audit_events: u64,
+    /// Manifests no catalog row refers to: left by a crash between manifest and catalog write.
+    pub unreferenced_manifests: u64,
+    pub bad: Vec<BadObject>,
+}
+
+/// How many blobs are hashed at once: one per core keeps both busy while one waits on I/O.
+const PARALLEL_HASHES: usize = 2;
+
+impl Henji {
+    /// Re-hashes every blob against its name.
+    pub async fn fixity(&self) -> ServiceResult<(FixityReport, HashSet<Sha256Digest>)> {
+        let mut report = FixityReport::default();
+        let mut seen = HashSet::new();
+        let mut checks = self
+            .blobs
+            .list("blobs/sha256")
+            .map(|entry| async move {
+                let (path, _) = entry?;
+                let outcome = self.hash_object(&path).await;
+                Ok::<_, crate::resources::blob_store::StoreError>((path, outcome))
+            })
+            .buffer_unordered(PARALLEL_HASHES);
+        while let Some(result) = checks.next().await {
+            let (path, outcome) = result?;
+            report.blobs_checked += 1;
+            let name = path.filename().unwrap_or_default().to_owned();
+            match (outcome, name.parse::<Sha256Digest>()) {
+                (Ok((digest, size)), Ok(expected)) if digest == expected && crate::resources::blob_store::blob_path(&expected) == path => {
+                    report.bytes_checked += size;
+                    seen.insert(expected);
+                }
+                (Ok((digest, _)), _) => report.bad.push(BadObject { object: path.to_string(), problem: format!("content hashes to {digest}") }),
+                (Err(e), _) => report.bad.push(BadObject { object: path.to_string(), problem: format!("unreadable: {e}") }),
+            }
+        }
+        report.bad.sort_by(|a, b| a.object.cmp(&b.object));
+        Ok((report, seen))
+    }
+
+    async fn hash_object(&self, path: &object_store::path::Path) -> ServiceResult<(Sha256Digest, u64)> {
+        let mut stream = self.blobs.get_path(path).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((Sha256Digest::from_hasher(hasher), size))
+    }
+
+    /// The full check behind `henji verify`.
+    pub async fn verify(&self) -> ServiceResult<VerifyReport> {
+        let (fixity, blobs) = self.fixity().await?;
+        let mut report = VerifyReport { blobs_checked: fixity.blobs_checked, bytes_checked: fixity.bytes_checked, bad: fixity.bad, ..Default::default() };
+
+        // Manifests: name = digest of bytes, canonical, about the document whose folder holds
+        // them, and every blob they name is present.
+        let mut manifests: HashMap<(String, String), Option<String>> = HashMap::new();
+        let mut listing = self.blobs.list("revisions");
+        while let Some((path, _)) = listing.try_next().await? {
+            report.manifests_checked += 1;
+            let object = path.to_string();
+            let names = object.split('/').collect::<Vec<_>>();
+            let (Some(doc), Some(file)) = (names.get(1), names.get(2)) else {
+                report.bad.push(BadObject { object, problem: "not a revision manifest path".into() });
+                continue;
+            };
+            let (Ok(doc_id), Some(Ok(rev_id))) = (doc.parse::<DocumentId>(), file.strip_suffix(".json").map(str::parse::<RevisionId>)) else {
+                report.bad.push(BadObject { object, problem: "not a revision manifest path".into() });
+                continue;
+            };
+            let bytes = match self.blobs.get_manifest(&doc_id, &rev_id).await {
+                Ok(b) => b,
+                Err(e) => {
+                    report.bad.push(BadObject { object, problem: format!("unreadable: {e}") });
+                    continue;
+                }
+            };
+            if RevisionId::of_manifest(&bytes) != rev_id {
+                report.bad.push(BadObject { object, problem: "revision id does not re-derive from the manifest bytes".into() });
+                continue;
+            }
+            let manifest = match RevisionManifest::parse(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    report.bad.push(BadObject { object, problem: e.to_string() });
+                    continue;
+                }
+            };
+            if manifest.document != doc_id {
+                report.bad.push(BadObject { object: object.clone(), problem: format!("manifest names document {}", manifest.document) });
+            }
+            for digest in manifest.blobs() {
+                if !blobs.contains(&digest) {
+                    report.bad.push(BadObject { object: object.clone(), problem: format!("refers to blob {digest}, which is missing or damaged") });
+                }
+            }
+            manifests.insert((doc_id.to_string(), rev_id.to_string()), manifest.parent.map(|p| p.to_string()));
+        }
+
+        // Catalog: each document's revisions form one unbroken chain of stored manifests ending
+        // at its head.
+        let mut referenced = 0u64;
+        let mut after = (String::new(), 0i64);
+        let mut previous: Option<(String, String)> = None;
+        loop {
+            let page = rows::all_revisions(&mut *self.catalog.reader().acquire().await?, (&after.0, after.1), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = (last.document_id.clone(), last.seq);
+            for r in &page {
+                report.revisions_checked += 1;
+                let object = format!("revisions/{}/{}.json", r.document_id, r.id);
+                let expected_parent = match &previous {
+                    Some((doc, id)) if *doc == r.document_id => Some(id.clone()),
+                    _ => None,
+                };
+                match manifests.get(&(r.document_id.clone(), r.id.clone())) {
+                    None => report.bad.push(BadObject { object, problem: "in the catalog but its manifest is missing or damaged".into() }),
+                    Some(parent) => {
+                        referenced += 1;
+                        if *parent != r.parent || r.parent != expected_parent {
+                            report.bad.push(BadObject { object, problem: "parent link does not match the document's history".into() });
+                        }
+                    }
+                }
+                previous = Some((r.document_id.clone(), r.id.clone()));
+            }
+        }
+        report.unreferenced_manifests = (manifests.len() as u64).saturating_sub(referenced);
+
+        match self.verify_audit_chain().await? {
+            ChainReport::Intact { events } => report.audit_events = events,
+            ChainReport::Broken { first_bad_seq } => report.bad.push(BadObject { object: format!("audit event {first_bad_seq}"), problem: "audit chain is broken at this event".into() }),
+        }
+        Ok(report)
+    }
+}
