@@ -143,9 +143,17 @@ pub(crate) mod tests {
         let (_, bytes) = sample(None).seal();
         let pretty = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&bytes).unwrap()).unwrap();
         assert!(matches!(RevisionManifest::parse(&pretty), Err(ManifestError::NotCanonical)));
+        let mut broken = bytes.clone();
+        let at = broken.iter().position(|b| *b == b':').unwrap();
+        broken[at] = b';';
+        assert!(RevisionManifest::parse(&broken).is_err());
+        // A flipped letter inside a value still parses; the id no longer matches, which is
+        // what `henji verify` checks.
         let mut flipped = bytes.clone();
         let at = flipped.iter().position(|b| *b == b'B').unwrap();
-        flipped[at] = b'{';
-        assert!(RevisionManifest::parse(&flipped).is_err());
+        flipped[at] = b'C';
+        let parsed = RevisionManifest::parse(&flipped).unwrap();
+        assert_ne!(RevisionId::of_manifest(&flipped), RevisionId::of_manifest(&bytes));
+        assert_eq!(parsed.department, "CGS");
     }
 }

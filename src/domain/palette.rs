@@ -6,14 +6,14 @@ pub const PALETTE: &[&str] = &[
     "#1565C0", // blue
     "#2E7D32", // green
     "#6A1B9A", // purple
-    "#A84300", // burnt orange
+    "#9A4A00", // burnt orange
     "#00695C", // teal
-    "#AD1457", // magenta
+    "#B0006D", // magenta
     "#4E342E", // brown
     "#283593", // indigo
-    "#6B6B00", // olive
-    "#37474F", // slate
-    "#0E6E8C", // petrol
+    "#AA00FF", // violet
+    "#0000EE", // ultramarine
+    "#8D6E63", // taupe
 ];
 
 pub fn is_palette_color(color: &str) -> bool {

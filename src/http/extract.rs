@@ -35,11 +35,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             Ok(v)
         }
         Err(e) => {
-            let path = e.path().to_string();
+            let path = dotted_path(e.path());
             let inner = e.into_inner();
             match inner.classify() {
                 serde_json::error::Category::Data => {
-                    let field = if path == "." { missing_field(&inner.to_string()).unwrap_or_default() } else { path };
+                    let message = inner.to_string();
+                    // serde's path stops at the object for a missing field, and already names an
+                    // unknown one.
+                    let named = quoted_after(&message, "missing field `");
+                    let field = match (path.as_str(), named) {
+                        (".", Some(name)) => name,
+                        (_, Some(name)) => format!("{path}.{name}"),
+                        (".", None) => quoted_after(&message, "unknown field `").unwrap_or_else(|| "body".to_owned()),
+                        (_, None) => path,
+                    };
                     // serde's message may quote the offending value; only its shape is kept.
                     Err(Problem::invalid(field.clone(), format!("{field}: {}", describe_data_error(&inner.to_string()))))
                 }
@@ -49,8 +58,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     }
 }
 
-fn missing_field(message: &str) -> Option<String> {
-    let start = message.find("missing field `")? + "missing field `".len();
+/// `steps.0.assignees`, as API.md names fields; `.` for the top level.
+fn dotted_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let parts: Vec<String> = path
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    if parts.is_empty() { ".".into() } else { parts.join(".") }
+}
+
+fn quoted_after(message: &str, marker: &str) -> Option<String> {
+    let start = message.find(marker)? + marker.len();
     let rest = &message[start..];
     Some(rest[..rest.find('`')?].to_owned())
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3CopyIfNotExists};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -72,6 +72,12 @@ impl BlobStore {
     /// `file:///abs/path` or `s3://bucket[/prefix]` (endpoint, region and credentials from the
     /// standard `AWS_*` variables).
     pub fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, std::iter::empty())
+    }
+
+    /// As `open`, with S3 options (`aws_endpoint`, `aws_allow_http`, …) that override the
+    /// environment; used where several stores live in one process.
+    pub fn open_with(url: &str, options: impl IntoIterator<Item = (String, String)>) -> StoreResult<Self> {
         let parsed = url::Url::parse(url).map_err(|_| StoreError::BadUrl(url.to_owned()))?;
         match parsed.scheme() {
             "file" => {
@@ -82,7 +88,12 @@ impl BlobStore {
             }
             "s3" => {
                 let bucket = parsed.host_str().ok_or_else(|| StoreError::BadUrl(url.to_owned()))?;
-                let s3 = AmazonS3Builder::from_env()
+                let mut builder = AmazonS3Builder::from_env();
+                for (key, value) in options {
+                    let key: AmazonS3ConfigKey = key.parse()?;
+                    builder = builder.with_config(key, value);
+                }
+                let s3 = builder
                     .with_bucket_name(bucket)
                     // Native S3 (and moto) complete a multipart copy only if the target is absent.
                     .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)

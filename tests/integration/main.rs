@@ -1,0 +1,12 @@
+//! Integration tests: the real binary, real HTTP, real storage.
+
+mod common;
+
+mod concurrency;
+mod documents;
+mod durability;
+mod hostile;
+mod people;
+mod permissions;
+mod s3;
+mod verify;

@@ -1,0 +1,76 @@
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Flipping one byte of a stored manifest or blob makes `henji verify` fail and name it.
+#[tokio::test]
+async fn verify_names_a_damaged_manifest_or_blob() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    let doc = s.create_incoming(&admin, "核验", "internal", "第一稿").await;
+    let id = doc["id"].as_str().unwrap();
+    let head = doc["head_revision"].as_str().unwrap();
+    let r = s.revise(&admin, id, head, "第二稿").await;
+    let second: Value = r.json().await.unwrap();
+    let (ok, out) = s.verify();
+    assert!(ok, "{out}");
+
+    let manifest = s.data_dir.join(format!("objects/revisions/{id}/{head}.json"));
+    let original = std::fs::read(&manifest).unwrap();
+    let mut flipped = original.clone();
+    flipped[10] ^= 0x01;
+    std::fs::write(&manifest, &flipped).unwrap();
+    let (ok, out) = s.verify();
+    assert!(!ok);
+    assert!(out.contains(&format!("BAD revisions/{id}/{head}.json")), "{out}");
+    std::fs::write(&manifest, &original).unwrap();
+    assert!(s.verify().0);
+
+    let body_sha = second["body_sha256"].as_str().unwrap();
+    let blob = s.data_dir.join(format!("objects/blobs/sha256/{}/{}/{}", &body_sha[..2], &body_sha[2..4], body_sha));
+    let original = std::fs::read(&blob).unwrap();
+    let mut flipped = original.clone();
+    flipped[0] ^= 0x20;
+    std::fs::write(&blob, &flipped).unwrap();
+    let (ok, out) = s.verify();
+    assert!(!ok);
+    assert!(out.contains(&format!("BAD blobs/sha256/{}/{}/{body_sha}", &body_sha[..2], &body_sha[2..4])), "{out}");
+    // Fixity over HTTP sees it too.
+    let fixity: Value = s.req(Method::POST, "/api/v1/admin/fixity", &admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(fixity["bad"].as_array().unwrap().len(), 1);
+    std::fs::write(&blob, &original).unwrap();
+    assert!(s.verify().0);
+}
+
+/// Editing any audit row by hand makes verification fail at that row.
+#[tokio::test]
+async fn audit_chain_detects_a_hand_edited_row() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    for i in 0..3 {
+        s.create_incoming(&admin, &format!("文件{i}"), "public", "x").await;
+    }
+    let v: Value = s.req(Method::GET, "/api/v1/audit/verify", &admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["ok"], true);
+    let events: Value = s.req(Method::GET, "/api/v1/audit?limit=500", &admin).send().await.unwrap().json().await.unwrap();
+    let items = events["items"].as_array().unwrap();
+    for pair in items.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    let victim = items[3]["seq"].as_i64().unwrap();
+
+    let url = format!("sqlite://{}", s.data_dir.join("catalog.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE audit_events SET username = 'mallory' WHERE seq = $1").bind(victim).execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let r = s.req(Method::GET, "/api/v1/audit/verify", &admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["first_bad_seq"], victim);
+    let (ok, out) = s.verify();
+    assert!(!ok);
+    assert!(out.contains(&format!("BAD audit event {victim}")), "{out}");
+}
