@@ -164,6 +164,9 @@ impl Henji {
                 previous = Some((r.document_id.clone(), r.id.clone()));
             }
         }
+        for (document, head) in rows::documents_with_wrong_head(&mut *self.catalog.reader().acquire().await?).await? {
+            report.bad.push(BadObject { object: format!("document {document}"), problem: format!("head pointer {head} is not the newest revision in its history") });
+        }
         report.unreferenced_manifests = (manifests.len() as u64).saturating_sub(referenced);
 
         match self.verify_audit_chain().await? {

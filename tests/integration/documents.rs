@@ -291,3 +291,17 @@ async fn kinds_delete_audit_health_metrics_and_openapi() {
         assert!(openapi["paths"].get(path).is_some(), "openapi lacks {path}");
     }
 }
+
+#[tokio::test]
+async fn health_is_503_while_the_object_store_is_unreachable() {
+    let s = Server::start().await;
+    let objects = s.data_dir.join("objects");
+    let moved = s.data_dir.join("objects-away");
+    std::fs::rename(&objects, &moved).unwrap();
+    let r = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["store"].as_str(), v["catalog"].as_str()), (Some("unreachable"), Some("ok")));
+    std::fs::rename(&moved, &objects).unwrap();
+    assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+}

@@ -6,6 +6,7 @@ mod concurrency;
 mod documents;
 mod durability;
 mod hostile;
+mod memory;
 mod people;
 mod permissions;
 mod s3;

@@ -245,3 +245,15 @@ pub async fn blob_references(conn: &mut Conn, sha256: &str) -> CatalogResult<Vec
 pub async fn blob_totals(conn: &mut Conn) -> CatalogResult<(i64, i64)> {
     sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs").fetch_one(conn).await
 }
+
+/// Documents whose head pointer is not their newest revision (for `henji verify`).
+pub async fn documents_with_wrong_head(conn: &mut Conn) -> CatalogResult<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT d.id, d.head_revision FROM documents d
+         WHERE d.head_revision <> (SELECT r.id FROM revisions r WHERE r.document_id = d.id ORDER BY r.seq DESC LIMIT 1)
+            OR d.revision_count <> (SELECT COUNT(*) FROM revisions r WHERE r.document_id = d.id)
+         ORDER BY d.id",
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,60 @@
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::common::*;
+
+/// Peak resident set size of a process, from /proc (Linux).
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmHWM");
+    kib / 1024.0
+}
+
+/// Uploading and downloading a 1 GiB attachment keeps the server's peak RSS under 200 MiB:
+/// uploads stream through the hasher into the store, downloads stream out of it.
+#[tokio::test]
+async fn a_1_gib_upload_and_download_stay_under_200_mib() {
+    const SIZE: u64 = 1 << 30;
+    const CHUNK: usize = 1 << 20;
+    // The default body limit is exactly 1 GiB, and the multipart framing is on top of the file.
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(temp.path(), &["--max-body", &(SIZE + (1 << 20)).to_string()], &[]).await;
+    let admin = s.admin().await;
+    let chunk = Bytes::from((0..CHUNK).map(|i| (i % 253) as u8).collect::<Vec<_>>());
+    let mut expected = sha2::Sha256::new();
+    for _ in 0..SIZE / CHUNK as u64 {
+        expected.update(&chunk);
+    }
+    let expected = hex::encode(expected.finalize());
+    let chunks = (0..SIZE / CHUNK as u64).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    let meta = serde_json::to_string(&incoming("一吉字节的扫描件", "internal", "见附件")).unwrap();
+    let form = Form::new()
+        .part("meta", Part::text(meta).mime_str("application/json").unwrap())
+        .part("attachment", Part::stream_with_length(reqwest::Body::wrap_stream(futures::stream::iter(chunks)), SIZE).file_name("scan.tif").mime_str("image/tiff").unwrap());
+    let r = s.req(Method::POST, "/api/v1/documents", &admin).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["attachments"][0]["sha256"], expected.as_str());
+    assert_eq!(doc["attachments"][0]["size"], SIZE);
+    let after_upload = peak_rss_mib(s.pid());
+
+    let r = s.req(Method::GET, &format!("/api/v1/blobs/{expected}"), &admin).send().await.unwrap();
+    assert_eq!(r.headers()["content-length"], SIZE.to_string().as_str());
+    let mut body = r.bytes_stream();
+    let mut got = sha2::Sha256::new();
+    let mut n = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        n += chunk.len() as u64;
+        got.update(&chunk);
+    }
+    assert_eq!(n, SIZE);
+    assert_eq!(hex::encode(got.finalize()), expected);
+    let after_download = peak_rss_mib(s.pid());
+    eprintln!("server peak RSS: {after_upload:.1} MiB after a 1 GiB upload, {after_download:.1} MiB after downloading it");
+    assert!(after_download < 200.0, "peak RSS {after_download:.1} MiB");
+}
