@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use super::cache::AccessFacts;
 use super::uploads::{BODY_MEDIA_TYPE, BODY_NAME, UploadedFile};
 use super::{Henji, ServiceError, ServiceResult, now};
 use crate::domain::access::{self, DocumentFacts};
@@ -282,13 +283,20 @@ impl Henji {
             deleted_at: None,
             deleted_by: None,
         };
-        let mut tx = self.catalog.begin_write().await?;
-        rows::insert_document(&mut tx, &row).await?;
-        rows::insert_revision(&mut tx, &revision_row(&row.id, 1, &revision, &manifest)).await?;
-        self.reference_uploads(&mut tx, &row.id, body.as_ref(), &attachments, &created_at).await?;
-        let detail = json!({"kind": row.kind, "classification": row.classification, "revision": row.head_revision});
-        self.audit(&mut tx, &created_at, who, "document.create", format!("document/{}", row.id), Some(row.id.clone()), detail).await?;
-        tx.commit().await?;
+        // Registrations arriving together share one transaction (see group_commit).
+        let (henji, who_owned, stored) = (self.clone(), who.clone(), row.clone());
+        let first_revision = revision_row(&row.id, 1, &revision, &manifest);
+        self.committer
+            .submit(Box::new(move |conn| {
+                Box::pin(async move {
+                    rows::insert_document(conn, &stored).await?;
+                    rows::insert_revision(conn, &first_revision).await?;
+                    henji.reference_uploads(conn, &stored.id, body.as_ref(), &attachments, &created_at).await?;
+                    let detail = json!({"kind": stored.kind, "classification": stored.classification, "revision": stored.head_revision});
+                    henji.audit(conn, &created_at, &who_owned, "document.create", format!("document/{}", stored.id), Some(stored.id.clone()), detail).await
+                })
+            }))
+            .await?;
         to_view(row)
     }
 
@@ -467,15 +475,57 @@ impl Henji {
         Ok(bytes)
     }
 
+    /// The hot read path: with warm caches it touches neither the catalog nor the store.
     pub async fn revision_body(&self, who: &Principal, id: &str, rev: &str) -> ServiceResult<BlobDownload> {
-        let (row, revision) = self.readable_revision(who, id, rev).await?;
-        self.audit_classified_read(who, &row, "body.read", format!("document/{}/revisions/{}/body", row.id, revision.id)).await?;
-        let Some(digest) = revision.body_sha256 else {
-            return Ok(BlobDownload { size: 0, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::empty()) });
+        let doc = parse_document_id(id)?.to_string();
+        let facts = self.access_facts(&doc).await?;
+        access::check_read(who, &DocumentFacts { department: &facts.department, classification: facts.classification, deleted: facts.deleted })
+            .map_err(|d| ServiceError::from_denied(d, "document"))?;
+        let rev: RevisionId = rev.parse().map_err(|_| ServiceError::NotFound("revision"))?;
+        let rev = rev.to_string();
+        let body = match self.caches.revision_body(&doc, &rev) {
+            Some(body) => body,
+            None => {
+                let row = rows::revision(&mut *self.catalog.reader().acquire().await?, &doc, &rev).await?.ok_or(ServiceError::NotFound("revision"))?;
+                let body = row.body_sha256.map(|d| d.parse::<Sha256Digest>()).transpose().map_err(|_| ServiceError::Internal("bad body digest in catalog".into()))?;
+                self.caches.put_revision_body(doc.clone(), rev.clone(), body);
+                body
+            }
         };
-        let digest: Sha256Digest = digest.parse().map_err(|_| ServiceError::Internal("bad body digest in catalog".into()))?;
+        if facts.classification.is_classified() {
+            let at = now();
+            let mut tx = self.catalog.begin_write().await?;
+            let detail = json!({"classification": facts.classification});
+            self.audit(&mut tx, &at, who, "body.read", format!("document/{doc}/revisions/{rev}/body"), Some(doc.clone()), detail).await?;
+            tx.commit().await?;
+        }
+        let empty = || BlobDownload { size: 0, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::empty()) };
+        let Some(digest) = body else { return Ok(empty()) };
+        if let Some(bytes) = self.caches.body(&digest) {
+            let size = bytes.len() as u64;
+            return Ok(BlobDownload { size, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::once(async move { Ok(bytes) })) });
+        }
         let (size, stream) = self.blobs.get(&digest).await?;
+        if size <= super::cache::CACHED_BODY_MAX {
+            // Small enough to hold: read it whole, keep it, serve it.
+            let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(stream).await?;
+            let bytes = Bytes::from(chunks.concat());
+            self.caches.put_body(digest, bytes.clone());
+            return Ok(BlobDownload { size: bytes.len() as u64, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::once(async move { Ok(bytes) })) });
+        }
         Ok(BlobDownload { size, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream })
+    }
+
+    /// Department, classification and deletion of a document, cached; deletion invalidates.
+    async fn access_facts(&self, id: &str) -> ServiceResult<AccessFacts> {
+        if let Some(f) = self.caches.document(id) {
+            return Ok(f);
+        }
+        let row = rows::document(&mut *self.catalog.reader().acquire().await?, id).await?.ok_or(ServiceError::NotFound("document"))?;
+        let f = facts(&row)?;
+        let owned = AccessFacts { department: f.department.to_owned(), classification: f.classification, deleted: f.deleted };
+        self.caches.put_document(id.to_owned(), owned.clone());
+        Ok(owned)
     }
 
     /// A blob, if the caller may read at least one document that refers to it.
@@ -504,6 +554,7 @@ impl Henji {
         rows::mark_deleted(&mut tx, &row.id, &who.username, &at).await?;
         self.audit(&mut tx, &at, who, "document.delete", format!("document/{}", row.id), Some(row.id.clone()), json!({})).await?;
         tx.commit().await?;
+        self.caches.forget_document(&row.id);
         Ok(())
     }
 }

@@ -13,8 +13,10 @@ use crate::resources::catalog::Catalog;
 use crate::telemetry::Metrics;
 
 pub mod audit;
+pub mod cache;
 pub mod demo;
 pub mod documents;
+pub mod group_commit;
 pub mod people;
 pub mod setup;
 pub mod uploads;
@@ -78,6 +80,8 @@ pub struct Henji {
     pub blobs: BlobStore,
     pub kinds: Arc<KindRegistry>,
     pub metrics: Arc<Metrics>,
+    pub caches: Arc<cache::Caches>,
+    pub committer: group_commit::GroupCommitter,
     pub settings: ServiceSettings,
 }
 

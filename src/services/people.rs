@@ -177,9 +177,18 @@ impl Henji {
         if token.len() > 256 {
             return Err(ServiceError::Unauthenticated("invalid or expired token"));
         }
-        let row = rows::user_by_session(&mut *self.catalog.reader().acquire().await?, &token_digest(token), &now()).await?;
+        let digest = token_digest(token);
+        let at = now();
+        if let Some(p) = self.caches.session(&digest, &at) {
+            return Ok(p);
+        }
+        let row = rows::user_by_session(&mut *self.catalog.reader().acquire().await?, &digest, &at).await?;
         match row {
-            Some(r) => principal_from_row(r),
+            Some(r) => {
+                let principal = principal_from_row(r.user)?;
+                self.caches.put_session(digest, principal.clone(), r.expires_at);
+                Ok(principal)
+            }
             None => Err(ServiceError::Unauthenticated("invalid or expired token")),
         }
     }
@@ -190,6 +199,7 @@ impl Henji {
         rows::revoke_session(&mut tx, &token_digest(token), &at).await?;
         self.audit(&mut tx, &at, who, "session.revoke", format!("user/{}", who.username), None, json!({})).await?;
         tx.commit().await?;
+        self.caches.forget_session(&token_digest(token));
         Ok(())
     }
 
@@ -229,6 +239,7 @@ impl Henji {
         rows::update_user_profile(&mut tx, &row.id, &row.display_name, &row.color, &row.password_hash).await?;
         self.audit(&mut tx, &at, who, "user.update", format!("user/{}", who.username), None, json!({"changed": changed})).await?;
         tx.commit().await?;
+        self.caches.forget_user(&row.id);
         Ok(UserView::from(&principal_from_row(row)?))
     }
 

@@ -111,7 +111,8 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     let (count, bytes) = blob_totals(&mut *catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
     metrics.blobs_stored.set(count);
     metrics.bytes_stored.set(bytes);
-    let henji = Henji { catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), settings: ServiceSettings::default() };
+    let committer = super::group_commit::GroupCommitter::start(catalog.clone());
+    let henji = Henji { committer, catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), caches: Default::default(), settings: ServiceSettings::default() };
 
     if let OpenMode::Create { admin_password } = mode {
         let users = count_users(&mut *henji.catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;

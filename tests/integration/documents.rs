@@ -252,10 +252,14 @@ async fn kinds_delete_audit_health_metrics_and_openapi() {
 
     let doc = s.create_incoming(&clerk, "待删除", "internal", "x").await;
     let id = doc["id"].as_str().unwrap();
+    // Warm the read caches; deletion must still take effect at once.
+    let body_path = format!("/api/v1/documents/{id}/revisions/{}/body", doc["head_revision"].as_str().unwrap());
+    assert_eq!(s.req(Method::GET, &body_path, &clerk).send().await.unwrap().status(), StatusCode::OK);
     expect_problem(s.req(Method::DELETE, &format!("/api/v1/documents/{id}"), &clerk).send().await.unwrap(), StatusCode::FORBIDDEN).await;
     assert_eq!(s.req(Method::DELETE, &format!("/api/v1/documents/{id}"), &admin).send().await.unwrap().status(), StatusCode::NO_CONTENT);
     expect_problem(s.req(Method::GET, &format!("/api/v1/documents/{id}"), &clerk).send().await.unwrap(), StatusCode::NOT_FOUND).await;
     expect_problem(s.req(Method::GET, &format!("/api/v1/documents/{id}"), &admin).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    expect_problem(s.req(Method::GET, &body_path, &clerk).send().await.unwrap(), StatusCode::NOT_FOUND).await;
 
     // Audit: writes and logins are there, clerks may not read it, the chain verifies.
     expect_problem(s.req(Method::GET, "/api/v1/audit", &clerk).send().await.unwrap(), StatusCode::FORBIDDEN).await;

@@ -53,9 +53,10 @@ impl Catalog {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        // An embedded database cannot drop a connection, so the per-acquire ping is pure cost.
+        let writer = SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options.clone()).await?;
         MIGRATOR.run(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
+        let reader = SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(options.read_only(true)).await?;
         Ok(Self { reader, writer })
     }
 

@@ -109,11 +109,19 @@ pub async fn insert_session(conn: &mut Conn, token_hash: &str, user_id: &str, cr
         .map(|_| ())
 }
 
+/// A live session's user and when the session expires.
+#[derive(Clone, Debug, FromRow)]
+pub struct SessionUser {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub expires_at: String,
+}
+
 /// The user behind a live token: not revoked, not expired at `now`.
-pub async fn user_by_session(conn: &mut Conn, token_hash: &str, now: &str) -> CatalogResult<Option<UserRow>> {
+pub async fn user_by_session(conn: &mut Conn, token_hash: &str, now: &str) -> CatalogResult<Option<SessionUser>> {
     let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns} FROM sessions s JOIN users u ON u.id = s.user_id
+        "SELECT {columns}, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
     )))
     .bind(token_hash)

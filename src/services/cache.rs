@@ -1,0 +1,122 @@
+//! In-memory caches on the read path, so that a hot read (a revision body, say) costs no SQL.
+//!
+//! Revisions and blobs are immutable, so those entries can never be stale. Sessions and
+//! document access facts do change; every service that changes them invalidates them here.
+//! This holds for one henji process per catalog; several nodes on one catalog would need a
+//! shared invalidation (or these two caches switched off).
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use lru::LruCache;
+
+use crate::domain::ids::Sha256Digest;
+use crate::domain::people::{Classification, Principal};
+
+/// Bodies up to this size are kept in memory; 2,048 of them bound the cache at 128 MiB.
+pub const CACHED_BODY_MAX: u64 = 64 * 1024;
+const BODY_ENTRIES: usize = 2048;
+const SESSION_ENTRIES: usize = 10_000;
+const DOCUMENT_ENTRIES: usize = 50_000;
+const REVISION_ENTRIES: usize = 100_000;
+
+/// What the access rules need to know about a document, owned.
+#[derive(Clone, Debug)]
+pub struct AccessFacts {
+    pub department: String,
+    pub classification: Classification,
+    pub deleted: bool,
+}
+
+pub struct Caches {
+    sessions: Mutex<LruCache<String, (Principal, String)>>,
+    documents: Mutex<LruCache<String, AccessFacts>>,
+    revision_bodies: Mutex<LruCache<(String, String), Option<Sha256Digest>>>,
+    bodies: Mutex<LruCache<Sha256Digest, Bytes>>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Caches")
+    }
+}
+
+fn lru<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<LruCache<K, V>> {
+    Mutex::new(LruCache::new(NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)))
+}
+
+/// A poisoned lock only means another request panicked while holding it; the cache is still
+/// a valid map, so it is used as it is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self { sessions: lru(SESSION_ENTRIES), documents: lru(DOCUMENT_ENTRIES), revision_bodies: lru(REVISION_ENTRIES), bodies: lru(BODY_ENTRIES) }
+    }
+}
+
+impl Caches {
+    /// The principal behind a token digest, if cached and not expired at `now`.
+    pub fn session(&self, token_digest: &str, now: &str) -> Option<Principal> {
+        let mut sessions = lock(&self.sessions);
+        match sessions.get(token_digest) {
+            Some((p, expires)) if expires.as_str() > now => Some(p.clone()),
+            Some(_) => {
+                sessions.pop(token_digest);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn put_session(&self, token_digest: String, principal: Principal, expires_at: String) {
+        lock(&self.sessions).put(token_digest, (principal, expires_at));
+    }
+
+    pub fn forget_session(&self, token_digest: &str) {
+        lock(&self.sessions).pop(token_digest);
+    }
+
+    /// After a user changes (name, colour, password), every cached session of theirs goes.
+    pub fn forget_user(&self, user_id: &str) {
+        let mut sessions = lock(&self.sessions);
+        let keys: Vec<String> = sessions.iter().filter(|(_, (p, _))| p.id == user_id).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            sessions.pop(&k);
+        }
+    }
+
+    pub fn document(&self, id: &str) -> Option<AccessFacts> {
+        lock(&self.documents).get(id).cloned()
+    }
+
+    pub fn put_document(&self, id: String, facts: AccessFacts) {
+        lock(&self.documents).put(id, facts);
+    }
+
+    pub fn forget_document(&self, id: &str) {
+        lock(&self.documents).pop(id);
+    }
+
+    /// `Some(None)`: the revision exists and has no body.
+    pub fn revision_body(&self, document: &str, revision: &str) -> Option<Option<Sha256Digest>> {
+        lock(&self.revision_bodies).get(&(document.to_owned(), revision.to_owned())).copied()
+    }
+
+    pub fn put_revision_body(&self, document: String, revision: String, body: Option<Sha256Digest>) {
+        lock(&self.revision_bodies).put((document, revision), body);
+    }
+
+    pub fn body(&self, digest: &Sha256Digest) -> Option<Bytes> {
+        lock(&self.bodies).get(digest).cloned()
+    }
+
+    pub fn put_body(&self, digest: Sha256Digest, bytes: Bytes) {
+        if bytes.len() as u64 <= CACHED_BODY_MAX {
+            lock(&self.bodies).put(digest, bytes);
+        }
+    }
+}
