@@ -121,6 +121,18 @@ async fn store_parts(henji: &Henji, mut multipart: Multipart, inline_body: bool)
     Ok(files)
 }
 
+/// The body (given inline in the JSON, or as a `body` part) and the attachments, stored.
+async fn receive_files(henji: &Henji, multipart: Option<Multipart>, inline_body: Option<String>) -> ApiResult<Files> {
+    let mut files = match multipart {
+        Some(mp) => store_parts(henji, mp, inline_body.is_some()).await?,
+        None => Files { body: None, attachments: vec![] },
+    };
+    if let Some(text) = inline_body {
+        files.body = Some(henji.store_text_body(&text).await?);
+    }
+    Ok(files)
+}
+
 /// Register a document with its first revision.
 #[utoipa::path(post, path = "/api/v1/documents", tag = "documents", security(("bearer" = [])),
     request_body(content(
@@ -136,15 +148,8 @@ async fn create_document(State(henji): State<Henji>, user: CurrentUser, req: Req
         Incoming::Multipart(m, mp) => (m, Some(mp)),
     };
     let mut prepared = henji.prepare_document(who, meta).await?;
-    let files = match multipart {
-        Some(mp) => store_parts(&henji, mp, prepared.inline_body.is_some()).await?,
-        None => Files { body: None, attachments: vec![] },
-    };
-    let body = match (prepared.inline_body.take(), files.body) {
-        (Some(text), _) => Some(henji.store_text_body(&text).await?),
-        (None, body) => body,
-    };
-    let view = henji.create_document(who, prepared, body, files.attachments).await?;
+    let files = receive_files(&henji, multipart, prepared.inline_body.take()).await?;
+    let view = henji.create_document(who, prepared, files.body, files.attachments).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -198,15 +203,8 @@ async fn add_revision(State(henji): State<Henji>, user: CurrentUser, ApiPath(id)
         Incoming::Multipart(m, mp) => (m, Some(mp)),
     };
     let mut prepared = henji.prepare_revision(who, &id, meta).await?;
-    let files = match multipart {
-        Some(mp) => store_parts(&henji, mp, prepared.inline_body.is_some()).await?,
-        None => Files { body: None, attachments: vec![] },
-    };
-    let body = match (prepared.inline_body.take(), files.body) {
-        (Some(text), _) => Some(henji.store_text_body(&text).await?),
-        (None, body) => body,
-    };
-    let view = henji.add_revision(who, prepared, body, files.attachments).await?;
+    let files = receive_files(&henji, multipart, prepared.inline_body.take()).await?;
+    let view = henji.add_revision(who, prepared, files.body, files.attachments).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

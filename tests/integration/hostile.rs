@@ -73,7 +73,7 @@ async fn hostile_input_never_gets_a_5xx() {
         json!({"kind": "incoming", "title": 5}).to_string().into_bytes(),
         json!({"base_revision": rev, "fields": {"x": {"y": [1, 2, {"z": null}]}}}).to_string().into_bytes(),
         json!({"username": "admin", "password": "\u{0}"}).to_string().into_bytes(),
-        format!("--xyz\r\nContent-Disposition: form-data; name=\"meta\"\r\n\r\n{{}}\r\n--xyz--\r\n").into_bytes(),
+        b"--xyz\r\nContent-Disposition: form-data; name=\"meta\"\r\n\r\n{}\r\n--xyz--\r\n".to_vec(),
         "--xyz\r\nContent-Disposition: form-data; name=\"meta\"\r\n\r\n{\"kind\":\"incoming\"".into(),
         vec![0xff, 0xfe, 0x00, 0x80],
         "{\"a\":".repeat(3000).into_bytes(),

@@ -35,7 +35,7 @@ impl Moto {
         let port_text = port.to_string();
         let args = ["-H", "127.0.0.1", "-p", port_text.as_str()];
         // `moto_server` where pip put it on PATH, else the same server as a module.
-        let child = Command::new("moto_server")
+        let mut child = Command::new("moto_server")
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -50,6 +50,8 @@ impl Moto {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("moto_server did not start on {endpoint}");
     }
 
