@@ -204,10 +204,14 @@ impl Henji {
 
     /// Every read of classified content leaves an audit event.
     async fn audit_classified_read(&self, who: &Principal, row: &DocumentRow, action: &str, object: String) -> ServiceResult<()> {
-        if facts(row)?.classification.is_classified() {
+        self.audit_if_classified(who, &row.id, facts(row)?.classification, action, object).await
+    }
+
+    async fn audit_if_classified(&self, who: &Principal, document: &str, classification: Classification, action: &str, object: String) -> ServiceResult<()> {
+        if classification.is_classified() {
             let at = now();
             let mut tx = self.catalog.begin_write().await?;
-            self.audit(&mut tx, &at, who, action, object, Some(row.id.clone()), json!({"classification": row.classification})).await?;
+            self.audit(&mut tx, &at, who, action, object, Some(document.to_owned()), json!({"classification": classification})).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -492,28 +496,23 @@ impl Henji {
                 body
             }
         };
-        if facts.classification.is_classified() {
-            let at = now();
-            let mut tx = self.catalog.begin_write().await?;
-            let detail = json!({"classification": facts.classification});
-            self.audit(&mut tx, &at, who, "body.read", format!("document/{doc}/revisions/{rev}/body"), Some(doc.clone()), detail).await?;
-            tx.commit().await?;
-        }
-        let empty = || BlobDownload { size: 0, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::empty()) };
-        let Some(digest) = body else { return Ok(empty()) };
+        self.audit_if_classified(who, &doc, facts.classification, "body.read", format!("document/{doc}/revisions/{rev}/body")).await?;
+        let Some(digest) = body else { return Ok(body_download(Bytes::new())) };
         if let Some(bytes) = self.caches.body(&digest) {
-            let size = bytes.len() as u64;
-            return Ok(BlobDownload { size, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::once(async move { Ok(bytes) })) });
+            return Ok(body_download(bytes));
         }
         let (size, stream) = self.blobs.get(&digest).await?;
-        if size <= super::cache::CACHED_BODY_MAX {
-            // Small enough to hold: read it whole, keep it, serve it.
-            let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(stream).await?;
-            let bytes = Bytes::from(chunks.concat());
-            self.caches.put_body(digest, bytes.clone());
-            return Ok(BlobDownload { size: bytes.len() as u64, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::once(async move { Ok(bytes) })) });
+        if size > super::cache::CACHED_BODY_MAX {
+            return Ok(BlobDownload { size, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream });
         }
-        Ok(BlobDownload { size, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream })
+        // Small enough to hold: read it whole, check it against its name, keep it, serve it.
+        let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(stream).await?;
+        let bytes = Bytes::from(chunks.concat());
+        if Sha256Digest::of(&bytes) != digest {
+            return Err(ServiceError::Integrity(format!("blob {digest} does not match its digest")));
+        }
+        self.caches.put_body(digest, bytes.clone());
+        Ok(body_download(bytes))
     }
 
     /// Department, classification and deletion of a document, cached; deletion invalidates.
@@ -557,6 +556,11 @@ impl Henji {
         self.caches.forget_document(&row.id);
         Ok(())
     }
+}
+
+/// A body already in memory, as a download.
+fn body_download(bytes: Bytes) -> BlobDownload {
+    BlobDownload { size: bytes.len() as u64, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::once(async move { Ok(bytes) })) }
 }
 
 fn ensure_writable(row: &DocumentRow) -> ServiceResult<()> {
