@@ -16,7 +16,14 @@ use crate::services::setup::{self, OpenMode, StorageConfig};
 ///
 /// Start with `henji serve --demo` and open http://127.0.0.1:8080/api/v1/openapi.json.
 #[derive(Parser, Debug)]
-#[command(name = "henji", version, about, long_about = None)]
+#[command(
+    name = "henji",
+    version,
+    about,
+    long_about = None,
+    after_help = "Start here: `henji serve --demo`, then sign in as wangfang / henji-demo (POST /api/v1/sessions).\n\
+                  The API is described at http://127.0.0.1:8080/api/v1/openapi.json."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
