@@ -218,13 +218,8 @@ async fn list_revisions(State(henji): State<Henji>, user: CurrentUser, ApiPath(i
         Some(c) => c.parse::<i64>().map_err(|_| Problem::bad_request("cursor must come from next_cursor"))?,
     };
     let revs = henji.list_revisions(&user.principal, &id, after, limit + 1).await?;
-    let seqs: Vec<i64> = revs.iter().map(|(s, _)| *s).collect();
-    let items: Vec<RevisionView> = revs.into_iter().map(|(_, r)| r).collect();
-    let mut page = Page::from_items(items, limit, |_| String::new());
-    if page.next_cursor.is_some() {
-        page.next_cursor = seqs.get(limit as usize - 1).map(|s| s.to_string());
-    }
-    Ok(Json(page))
+    // The cursor is the position in the history, which the answer itself does not carry.
+    Ok(Json(Page::from_items(revs, limit, |(seq, _)| seq.to_string()).map(|(_, r)| r)))
 }
 
 /// The manifest, as the exact canonical bytes whose SHA-256 is `rev`.

@@ -43,6 +43,10 @@ impl<T> Page<T> {
         let next_cursor = if more { items.last().map(key) } else { None };
         Self { items, next_cursor }
     }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
 }
 
 /// `limit` (default 50, clamped to 500) and `cursor` (from `next_cursor`).

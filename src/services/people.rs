@@ -134,7 +134,7 @@ impl Henji {
             Some(r) => r.password_hash.clone(),
             None => DUMMY_HASH.get_or_try_init(|| hash_password("not a password".into())).await?.clone(),
         };
-        let ok = password_matches(password.to_owned(), stored).await && row.is_some();
+        let ok = password_matches(password.to_owned(), stored).await;
         let at = now();
         let mut tx = self.catalog.begin_write().await?;
         let Some(row) = row.filter(|_| ok) else {
@@ -194,12 +194,12 @@ impl Henji {
     }
 
     pub async fn logout(&self, who: &Principal, token: &str) -> ServiceResult<()> {
-        let at = now();
+        let (at, digest) = (now(), token_digest(token));
         let mut tx = self.catalog.begin_write().await?;
-        rows::revoke_session(&mut tx, &token_digest(token), &at).await?;
+        rows::revoke_session(&mut tx, &digest, &at).await?;
         self.audit(&mut tx, &at, who, "session.revoke", format!("user/{}", who.username), None, json!({})).await?;
         tx.commit().await?;
-        self.caches.forget_session(&token_digest(token));
+        self.caches.forget_session(&digest);
         Ok(())
     }
 

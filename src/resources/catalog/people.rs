@@ -25,6 +25,8 @@ pub struct DepartmentRow {
 }
 
 const USER_COLUMNS: &str = "id, username, display_name, password_hash, department, roles, clearance, color, created_at";
+/// The same columns, qualified for the join with sessions.
+const USER_COLUMNS_U: &str = "u.id, u.username, u.display_name, u.password_hash, u.department, u.roles, u.clearance, u.color, u.created_at";
 
 pub async fn insert_department(conn: &mut Conn, d: &DepartmentRow) -> CatalogResult<()> {
     sqlx::query("INSERT INTO departments (code, name, created_at) VALUES ($1, $2, $3)")
@@ -119,9 +121,8 @@ pub struct SessionUser {
 
 /// The user behind a live token: not revoked, not expired at `now`.
 pub async fn user_by_session(conn: &mut Conn, token_hash: &str, now: &str) -> CatalogResult<Option<SessionUser>> {
-    let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns}, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+        "SELECT {USER_COLUMNS_U}, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
     )))
     .bind(token_hash)
