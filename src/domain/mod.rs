@@ -10,3 +10,4 @@ pub mod manifest;
 pub mod palette;
 pub mod people;
 pub mod text;
+pub mod traces;
