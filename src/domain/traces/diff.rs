@@ -23,6 +23,10 @@ pub enum Edit {
     Insert { new: Range<usize> },
 }
 
+/// Equal sentences this short (a lone line break, "好。") between two changes are compared
+/// with them unit by unit, so that the line break that really survived is the one kept.
+const SHORT_EQUAL: usize = 16;
+
 /// The edits that turn `old` into `new`, in order; together they cover both texts exactly.
 pub fn diff(old: &str, new: &str, deadline: Option<Instant>) -> Vec<Edit> {
     let mut edits = Vec::new();
@@ -30,18 +34,36 @@ pub fn diff(old: &str, new: &str, deadline: Option<Instant>) -> Vec<Edit> {
     let new_bounds = segment_bounds(new);
     let old_segments = pieces(old, &old_bounds);
     let new_segments = pieces(new, &new_bounds);
-    for op in capture_diff_slices_deadline(Algorithm::Myers, &old_segments, &new_segments, deadline) {
-        let (old_range, new_range) = (byte_range(&old_bounds, op.old_range()), byte_range(&new_bounds, op.new_range()));
-        match op {
-            DiffOp::Replace { .. } => refine(old, old_range, new, new_range, deadline, &mut edits),
-            _ => push(&mut edits, old_range, new_range, matches!(op, DiffOp::Equal { .. })),
+    let ops = capture_diff_slices_deadline(Algorithm::Myers, &old_segments, &new_segments, deadline);
+    // The changed region being gathered: byte ranges of old and new.
+    let mut changed: Option<(Range<usize>, Range<usize>)> = None;
+    for (i, op) in ops.iter().enumerate() {
+        let (o, n) = (byte_range(&old_bounds, op.old_range()), byte_range(&new_bounds, op.new_range()));
+        let equal = matches!(op, DiffOp::Equal { .. });
+        let bridges = equal && changed.is_some() && o.len() <= SHORT_EQUAL && ops.get(i + 1).is_some_and(|next| !matches!(next, DiffOp::Equal { .. }));
+        if equal && !bridges {
+            if let Some((co, cn)) = changed.take() {
+                refine(old, co, new, cn, deadline, &mut edits);
+            }
+            push(&mut edits, o, n, true);
+        } else {
+            changed = Some(match changed {
+                Some((co, cn)) => (co.start..o.end, cn.start..n.end),
+                None => (o, n),
+            });
         }
+    }
+    if let Some((co, cn)) = changed {
+        refine(old, co, new, cn, deadline, &mut edits);
     }
     edits
 }
 
 /// A run of changed sentences, compared unit by unit.
 fn refine(old: &str, old_range: Range<usize>, new: &str, new_range: Range<usize>, deadline: Option<Instant>, edits: &mut Vec<Edit>) {
+    if old_range.is_empty() || new_range.is_empty() {
+        return push(edits, old_range, new_range, false);
+    }
     let (old_part, new_part) = (&old[old_range.clone()], &new[new_range.clone()]);
     let old_bounds: Vec<usize> = unit_bounds(old_part).into_iter().map(|b| b + old_range.start).collect();
     let new_bounds: Vec<usize> = unit_bounds(new_part).into_iter().map(|b| b + new_range.start).collect();

@@ -12,6 +12,9 @@ pub mod html;
 pub mod report;
 pub mod units;
 
+#[cfg(test)]
+mod proptests;
+
 use std::time::Instant;
 
 use serde::Serialize;
@@ -238,6 +241,27 @@ mod tests {
         assert_eq!(text_of(&spans, TraceSpan::in_to), "draft two");
         assert_eq!(text_of(&spans, TraceSpan::in_from), "");
         assert!(spans.iter().all(|s| s.inserted_in.is_some()));
+    }
+
+    #[test]
+    fn mixed_text_with_emoji_and_crlf_is_credited_unit_by_unit() {
+        let chain = ["预算 budget 2026。\r\n同意 👍🏽", "预算 budget 2027。\r\n附件\r\n同意 👍🏽 approved", "预算 final budget 2027。\r\n\r\n同意 👍🏽 approved"];
+        let spans = attribute(&chain, None);
+        assert_eq!(
+            ops(&spans),
+            vec![
+                ("预算 ", SpanOp::Equal, None, None),
+                ("final ", SpanOp::Insert, Some(2), None),
+                ("budget ", SpanOp::Equal, None, None),
+                ("2026", SpanOp::Delete, None, Some(1)),
+                ("2027", SpanOp::Insert, Some(1), None),
+                ("。\r\n", SpanOp::Equal, None, None),
+                ("附件", SpanOp::Transient, Some(1), Some(2)),
+                ("\r\n", SpanOp::Insert, Some(1), None),
+                ("同意 👍🏽", SpanOp::Equal, None, None),
+                (" approved", SpanOp::Insert, Some(1), None),
+            ]
+        );
     }
 
     #[test]
