@@ -25,6 +25,7 @@ pub mod extract;
 pub mod kinds;
 pub mod ops;
 pub mod people;
+pub mod traces;
 
 use error::Problem;
 
@@ -80,6 +81,7 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(people::router())
         .merge(documents::router())
+        .merge(traces::router())
         .merge(kinds::router())
         .merge(admin::router())
         .merge(ops::router())

@@ -6,13 +6,14 @@
 //! shared invalidation (or these two caches switched off).
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use lru::LruCache;
 
 use crate::domain::ids::Sha256Digest;
 use crate::domain::people::{Classification, Principal};
+use crate::domain::traces::TraceSpan;
 
 /// Bodies up to this size are kept in memory; 2,048 of them bound the cache at 128 MiB.
 pub const CACHED_BODY_MAX: u64 = 64 * 1024;
@@ -20,6 +21,11 @@ const BODY_ENTRIES: usize = 2048;
 const SESSION_ENTRIES: usize = 10_000;
 const DOCUMENT_ENTRIES: usize = 50_000;
 const REVISION_ENTRIES: usize = 100_000;
+/// Computed traces are kept up to this many bytes of span text in all.
+const TRACE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A trace is known by its document and its (from, to) revisions; `from` is "" for empty.
+pub type TraceKey = (String, String, String);
 
 /// What the access rules need to know about a document, owned.
 #[derive(Clone, Debug)]
@@ -34,6 +40,40 @@ pub struct Caches {
     documents: Mutex<LruCache<String, AccessFacts>>,
     revision_bodies: Mutex<LruCache<(String, String), Option<Sha256Digest>>>,
     bodies: Mutex<LruCache<Sha256Digest, Bytes>>,
+    traces: Mutex<WeighedLru<TraceKey, Arc<Vec<TraceSpan>>>>,
+}
+
+/// An LRU bounded by the total weight of its values rather than their number.
+struct WeighedLru<K: std::hash::Hash + Eq, V> {
+    entries: LruCache<K, (V, usize)>,
+    weight: usize,
+    max_weight: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> WeighedLru<K, V> {
+    fn new(max_weight: usize) -> Self {
+        Self { entries: LruCache::unbounded(), weight: 0, max_weight }
+    }
+
+    fn get(&mut self, key: &K) -> Option<V> {
+        self.entries.get(key).map(|(v, _)| v.clone())
+    }
+
+    fn put(&mut self, key: K, value: V, weight: usize) {
+        if weight > self.max_weight {
+            return;
+        }
+        if let Some((_, old)) = self.entries.put(key, (value, weight)) {
+            self.weight -= old;
+        }
+        self.weight += weight;
+        while self.weight > self.max_weight {
+            match self.entries.pop_lru() {
+                Some((_, (_, w))) => self.weight -= w,
+                None => break,
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Caches {
@@ -54,7 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Default for Caches {
     fn default() -> Self {
-        Self { sessions: lru(SESSION_ENTRIES), documents: lru(DOCUMENT_ENTRIES), revision_bodies: lru(REVISION_ENTRIES), bodies: lru(BODY_ENTRIES) }
+        Self { sessions: lru(SESSION_ENTRIES), documents: lru(DOCUMENT_ENTRIES), revision_bodies: lru(REVISION_ENTRIES), bodies: lru(BODY_ENTRIES), traces: Mutex::new(WeighedLru::new(TRACE_BYTES)) }
     }
 }
 
@@ -118,5 +158,14 @@ impl Caches {
         if bytes.len() as u64 <= CACHED_BODY_MAX {
             lock(&self.bodies).put(digest, bytes);
         }
+    }
+
+    pub fn trace(&self, key: &TraceKey) -> Option<Arc<Vec<TraceSpan>>> {
+        lock(&self.traces).get(key)
+    }
+
+    pub fn put_trace(&self, key: TraceKey, spans: Arc<Vec<TraceSpan>>) {
+        let weight = spans.iter().map(|s| s.text.len() + std::mem::size_of::<TraceSpan>()).sum();
+        lock(&self.traces).put(key, spans, weight);
     }
 }

@@ -184,7 +184,7 @@ fn check_note(note: Option<String>) -> ServiceResult<Option<String>> {
     }
 }
 
-fn parse_document_id(id: &str) -> ServiceResult<DocumentId> {
+pub(super) fn parse_document_id(id: &str) -> ServiceResult<DocumentId> {
     // A malformed id is answered like an unknown one; it never reaches a lookup.
     id.parse().map_err(|_| ServiceError::NotFound("document"))
 }
@@ -195,7 +195,7 @@ impl Henji {
     }
 
     /// The document if `who` may read it; otherwise the same 404 as for a missing one.
-    async fn readable_document(&self, who: &Principal, id: &str) -> ServiceResult<DocumentRow> {
+    pub(super) async fn readable_document(&self, who: &Principal, id: &str) -> ServiceResult<DocumentRow> {
         let id = parse_document_id(id)?;
         let row = self.document_row(&mut *self.catalog.reader().acquire().await?, &id).await?;
         access::check_read(who, &facts(&row)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
@@ -203,7 +203,7 @@ impl Henji {
     }
 
     /// Every read of classified content leaves an audit event.
-    async fn audit_classified_read(&self, who: &Principal, row: &DocumentRow, action: &str, object: String) -> ServiceResult<()> {
+    pub(super) async fn audit_classified_read(&self, who: &Principal, row: &DocumentRow, action: &str, object: String) -> ServiceResult<()> {
         self.audit_if_classified(who, &row.id, facts(row)?.classification, action, object).await
     }
 

@@ -19,6 +19,7 @@ pub mod documents;
 pub mod group_commit;
 pub mod people;
 pub mod setup;
+pub mod traces;
 pub mod uploads;
 pub mod verify;
 

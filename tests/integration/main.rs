@@ -10,4 +10,5 @@ mod memory;
 mod people;
 mod permissions;
 mod s3;
+mod traces;
 mod verify;

@@ -73,6 +73,10 @@ async fn department_and_clearance_matrix() {
                 format!("/api/v1/documents/{}/revisions/{}/body", d.id, d.head),
                 format!("/api/v1/blobs/{}", d.body_sha),
                 format!("/api/v1/blobs/{}", d.attachment_sha),
+                format!("/api/v1/documents/{}/traces?from=empty", d.id),
+                format!("/api/v1/documents/{}/traces?format=html", d.id),
+                format!("/api/v1/documents/{}/traces?view=clean", d.id),
+                format!("/api/v1/documents/{}/traces.docx", d.id),
             ];
             for path in &reads {
                 let r = s.req(Method::GET, path, token).send().await.unwrap();
@@ -118,6 +122,7 @@ async fn department_and_clearance_matrix() {
     let root = s.admin().await;
     let events: Value = s.req(Method::GET, "/api/v1/audit?user=bgs-secret&limit=500", &root).send().await.unwrap().json().await.unwrap();
     let reads = events["items"].as_array().unwrap().iter().filter(|e| e["action"].as_str().unwrap().ends_with(".read")).count();
-    // Document, manifest, body and both blobs, for the confidential and the secret document.
-    assert_eq!(reads, 2 * 5, "classified reads are audited");
+    // Document, manifest, body, both blobs and four trace views, for the confidential and the
+    // secret document.
+    assert_eq!(reads, 2 * 9, "classified reads are audited");
 }

@@ -139,3 +139,7 @@ pub async fn revoke_session(conn: &mut Conn, token_hash: &str, now: &str) -> Cat
         .await
         .map(|_| ())
 }
+
+pub async fn department_name(conn: &mut Conn, code: &str) -> CatalogResult<Option<String>> {
+    sqlx::query_scalar("SELECT name FROM departments WHERE code = $1").bind(code).fetch_optional(conn).await
+}
