@@ -7,8 +7,7 @@
 //! Run: `cargo bench --bench foundation`. The HTTP figures start the release `henji` binary on
 //! loopback and load it with wrk (`apt-get install wrk`), which shares the machine's two cores.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,7 +15,8 @@ use henji::resources::blob_store::BlobStore;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-const ADMIN_PASSWORD: &str = "bench-admin-password";
+mod support;
+use support::{ADMIN_PASSWORD, start_server, wrk};
 
 fn openssl_sha256_mb_s() -> Option<f64> {
     // `openssl speed -evp sha256 -bytes 16384 -seconds 2`: the last figure is in 1000s of bytes/s.
@@ -59,65 +59,6 @@ async fn ingest_mb_s(total: usize) -> f64 {
     best
 }
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_henji"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("HENJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start henji");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("henji exited").unwrap();
-        if let Some(b) = line.strip_prefix("listening on ") {
-            break b.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base, _dir: dir }
-}
-
-/// Runs wrk against `url` and returns (requests/s, p50 ms, p99 ms).
-fn wrk(url: &str, token: &str, connections: u32, script: Option<&std::path::Path>) -> Option<(f64, f64, f64)> {
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t1", &format!("-c{connections}"), "-d8s", "--latency", "-H", &format!("Authorization: Bearer {token}")]);
-    if let Some(s) = script {
-        cmd.arg("-s").arg(s);
-    }
-    let out = cmd.arg(url).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("Non-2xx"), "wrk saw errors:\n{text}");
-    let ms = |label: &str| -> Option<f64> {
-        let v = text.lines().find(|l| l.trim_start().starts_with(label))?.split_whitespace().nth(1)?.to_owned();
-        if let Some(x) = v.strip_suffix("us") {
-            x.parse::<f64>().ok().map(|x| x / 1000.0)
-        } else if let Some(x) = v.strip_suffix("ms") {
-            x.parse().ok()
-        } else {
-            v.strip_suffix('s')?.parse::<f64>().ok().map(|x| x * 1000.0)
-        }
-    };
-    let rps: f64 = text.lines().find(|l| l.starts_with("Requests/sec:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some((rps, ms("50%")?, ms("99%")?))
-}
-
 fn http_figures(rt: &tokio::runtime::Runtime) {
     if Command::new("wrk").arg("--version").output().is_err() {
         println!("http    : wrk is not installed (apt-get install wrk); HTTP figures skipped");
@@ -137,7 +78,7 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
         "fields": {"来文单位": "压测", "来文日期": "2026-11-23"}, "body": {"text": format!("@@{body_text}")}})
     .to_string();
     let (head, tail) = doc.split_once("@@").unwrap();
-    let script = server._dir.path().join("create.lua");
+    let script = server.dir.path().join("create.lua");
     let lua = format!(
         "wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"POST\", nil, nil, [==[{head}]==] .. string.format(\"%08d%p\", n, {{}}) .. [==[{tail}]==])\nend\n"
     );

@@ -6,6 +6,7 @@
 //! shared invalidation (or these two caches switched off).
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -21,11 +22,18 @@ const BODY_ENTRIES: usize = 2048;
 const SESSION_ENTRIES: usize = 10_000;
 const DOCUMENT_ENTRIES: usize = 50_000;
 const REVISION_ENTRIES: usize = 100_000;
-/// Computed traces are kept up to this many bytes of span text in all.
+/// Computed traces are kept up to this many bytes of span text in all, and rendered ones
+/// (JSON, HTML, .docx) up to this many bytes of output.
 const TRACE_BYTES: usize = 64 * 1024 * 1024;
+const RENDERED_BYTES: usize = 64 * 1024 * 1024;
 
 /// A trace is known by its document and its (from, to) revisions; `from` is "" for empty.
 pub type TraceKey = (String, String, String);
+
+/// A rendered trace: document, `from` as asked (a revision id, `empty`, or "" for the first
+/// revision, which never changes), `to` resolved to a revision id, the output, and the people
+/// epoch its legend was drawn in.
+pub type RenderedKey = (String, String, String, u8, u64);
 
 /// What the access rules need to know about a document, owned.
 #[derive(Clone, Debug)]
@@ -33,6 +41,8 @@ pub struct AccessFacts {
     pub department: String,
     pub classification: Classification,
     pub deleted: bool,
+    /// Changes with every revision; `add_revision` forgets the entry.
+    pub head_revision: String,
 }
 
 pub struct Caches {
@@ -41,6 +51,14 @@ pub struct Caches {
     revision_bodies: Mutex<LruCache<(String, String), Option<Sha256Digest>>>,
     bodies: Mutex<LruCache<Sha256Digest, Bytes>>,
     traces: Mutex<WeighedLru<TraceKey, Arc<Vec<TraceSpan>>>>,
+    rendered: Mutex<WeighedLru<RenderedKey, Bytes>>,
+    /// Bumped by every forget, so that an entry read from the catalog before an invalidation
+    /// is not put back after it (see `put_session` and `put_document`).
+    sessions_generation: AtomicU64,
+    documents_generation: AtomicU64,
+    /// Bumped whenever a name, colour or department name changes, which retires every
+    /// rendered legend at once.
+    people_epoch: AtomicU64,
 }
 
 /// An LRU bounded by the total weight of its values rather than their number.
@@ -94,7 +112,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Default for Caches {
     fn default() -> Self {
-        Self { sessions: lru(SESSION_ENTRIES), documents: lru(DOCUMENT_ENTRIES), revision_bodies: lru(REVISION_ENTRIES), bodies: lru(BODY_ENTRIES), traces: Mutex::new(WeighedLru::new(TRACE_BYTES)) }
+        Self {
+            sessions: lru(SESSION_ENTRIES),
+            documents: lru(DOCUMENT_ENTRIES), revision_bodies: lru(REVISION_ENTRIES), bodies: lru(BODY_ENTRIES), traces: Mutex::new(WeighedLru::new(TRACE_BYTES)),
+            rendered: Mutex::new(WeighedLru::new(RENDERED_BYTES)),
+            sessions_generation: AtomicU64::new(0),
+            documents_generation: AtomicU64::new(0),
+            people_epoch: AtomicU64::new(0),
+        }
     }
 }
 
@@ -112,17 +137,32 @@ impl Caches {
         }
     }
 
-    pub fn put_session(&self, token_digest: String, principal: Principal, expires_at: String) {
-        lock(&self.sessions).put(token_digest, (principal, expires_at));
+    /// Read this before looking a session up in the catalog, and hand it to `put_session`.
+    pub fn session_generation(&self) -> u64 {
+        self.sessions_generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a session read from the catalog, unless a session was forgotten since the read
+    /// began: a logout racing with a request must not leave the revoked token cached.
+    pub fn put_session(&self, token_digest: String, principal: Principal, expires_at: String, generation: u64) {
+        let mut sessions = lock(&self.sessions);
+        if self.sessions_generation.load(Ordering::Acquire) == generation {
+            sessions.put(token_digest, (principal, expires_at));
+        }
     }
 
     pub fn forget_session(&self, token_digest: &str) {
-        lock(&self.sessions).pop(token_digest);
+        let mut sessions = lock(&self.sessions);
+        self.sessions_generation.fetch_add(1, Ordering::AcqRel);
+        sessions.pop(token_digest);
     }
 
-    /// After a user changes (name, colour, password), every cached session of theirs goes.
+    /// After a user changes (name, colour, password), every cached session of theirs goes, and
+    /// every rendered legend.
     pub fn forget_user(&self, user_id: &str) {
+        self.people_changed();
         let mut sessions = lock(&self.sessions);
+        self.sessions_generation.fetch_add(1, Ordering::AcqRel);
         let keys: Vec<String> = sessions.iter().filter(|(_, (p, _))| p.id == user_id).map(|(k, _)| k.clone()).collect();
         for k in keys {
             sessions.pop(&k);
@@ -133,12 +173,24 @@ impl Caches {
         lock(&self.documents).get(id).cloned()
     }
 
-    pub fn put_document(&self, id: String, facts: AccessFacts) {
-        lock(&self.documents).put(id, facts);
+    /// Read this before looking a document up in the catalog, and hand it to `put_document`.
+    pub fn document_generation(&self) -> u64 {
+        self.documents_generation.load(Ordering::Acquire)
+    }
+
+    /// Caches facts read from the catalog unless a document was forgotten since the read
+    /// began (a deletion or a new head racing with the read).
+    pub fn put_document(&self, id: String, facts: AccessFacts, generation: u64) {
+        let mut documents = lock(&self.documents);
+        if self.documents_generation.load(Ordering::Acquire) == generation {
+            documents.put(id, facts);
+        }
     }
 
     pub fn forget_document(&self, id: &str) {
-        lock(&self.documents).pop(id);
+        let mut documents = lock(&self.documents);
+        self.documents_generation.fetch_add(1, Ordering::AcqRel);
+        documents.pop(id);
     }
 
     /// `Some(None)`: the revision exists and has no body.
@@ -167,5 +219,23 @@ impl Caches {
     pub fn put_trace(&self, key: TraceKey, spans: Arc<Vec<TraceSpan>>) {
         let weight = spans.iter().map(|s| s.text.len() + std::mem::size_of::<TraceSpan>()).sum();
         lock(&self.traces).put(key, spans, weight);
+    }
+
+    pub fn rendered(&self, key: &RenderedKey) -> Option<Bytes> {
+        lock(&self.rendered).get(key)
+    }
+
+    pub fn put_rendered(&self, key: RenderedKey, bytes: Bytes) {
+        let weight = bytes.len();
+        lock(&self.rendered).put(key, bytes, weight);
+    }
+
+    pub fn people_epoch(&self) -> u64 {
+        self.people_epoch.load(Ordering::Acquire)
+    }
+
+    /// A name, colour or department name changed.
+    pub fn people_changed(&self) {
+        self.people_epoch.fetch_add(1, Ordering::AcqRel);
     }
 }

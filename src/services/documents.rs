@@ -207,7 +207,7 @@ impl Henji {
         self.audit_if_classified(who, &row.id, facts(row)?.classification, action, object).await
     }
 
-    async fn audit_if_classified(&self, who: &Principal, document: &str, classification: Classification, action: &str, object: String) -> ServiceResult<()> {
+    pub(super) async fn audit_if_classified(&self, who: &Principal, document: &str, classification: Classification, action: &str, object: String) -> ServiceResult<()> {
         if classification.is_classified() {
             let at = now();
             let mut tx = self.catalog.begin_write().await?;
@@ -412,6 +412,7 @@ impl Henji {
         let detail = json!({"revision": new_row.id, "parent": new_row.parent});
         self.audit(&mut tx, &created_at, who, "revision.create", format!("document/{}/revisions/{}", row.id, new_row.id), Some(row.id.clone()), detail).await?;
         tx.commit().await?;
+        self.caches.forget_document(&row.id);
         Ok(new_row.into())
     }
 
@@ -515,15 +516,17 @@ impl Henji {
         Ok(body_download(bytes))
     }
 
-    /// Department, classification and deletion of a document, cached; deletion invalidates.
-    async fn access_facts(&self, id: &str) -> ServiceResult<AccessFacts> {
+    /// Department, classification, deletion and head of a document, cached; deletion and new
+    /// revisions invalidate.
+    pub(super) async fn access_facts(&self, id: &str) -> ServiceResult<AccessFacts> {
         if let Some(f) = self.caches.document(id) {
             return Ok(f);
         }
+        let generation = self.caches.document_generation();
         let row = rows::document(&mut *self.catalog.reader().acquire().await?, id).await?.ok_or(ServiceError::NotFound("document"))?;
         let f = facts(&row)?;
-        let owned = AccessFacts { department: f.department.to_owned(), classification: f.classification, deleted: f.deleted };
-        self.caches.put_document(id.to_owned(), owned.clone());
+        let owned = AccessFacts { department: f.department.to_owned(), classification: f.classification, deleted: f.deleted, head_revision: row.head_revision.clone() };
+        self.caches.put_document(id.to_owned(), owned.clone(), generation);
         Ok(owned)
     }
 

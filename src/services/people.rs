@@ -182,11 +182,12 @@ impl Henji {
         if let Some(p) = self.caches.session(&digest, &at) {
             return Ok(p);
         }
+        let generation = self.caches.session_generation();
         let row = rows::user_by_session(&mut *self.catalog.reader().acquire().await?, &digest, &at).await?;
         match row {
             Some(r) => {
                 let principal = principal_from_row(r.user)?;
-                self.caches.put_session(digest, principal.clone(), r.expires_at);
+                self.caches.put_session(digest, principal.clone(), r.expires_at, generation);
                 Ok(principal)
             }
             None => Err(ServiceError::Unauthenticated("invalid or expired token")),
@@ -281,6 +282,8 @@ impl Henji {
         let detail = json!({"department": row.department, "roles": roles, "clearance": row.clearance});
         self.audit_as(&mut tx, &at, by.map(|p| p.username.as_str()), "user.create", format!("user/{}", row.username), None, detail).await?;
         tx.commit().await?;
+        // An author a legend could not name before may now have a name.
+        self.caches.people_changed();
         Ok(UserView::from(&principal_from_row(row)?))
     }
 
@@ -307,6 +310,7 @@ impl Henji {
         }
         self.audit_as(&mut tx, &at, by.map(|p| p.username.as_str()), "department.create", format!("department/{code}"), None, json!({"name": name})).await?;
         tx.commit().await?;
+        self.caches.people_changed();
         Ok(row.into())
     }
 

@@ -2,25 +2,32 @@
 //! (domain `traces`), and name the people behind the marks.
 //!
 //! Revisions are immutable, so the attributed spans of a (from, to) pair never change and are
-//! cached by that pair. People can change their name or colour, so the legend is looked up on
-//! every request and never cached.
+//! cached by that pair. The rendered outputs (JSON, HTML, .docx) are cached too, keyed also by
+//! the people epoch, which moves whenever a name, colour or department changes, so a legend
+//! is never stale.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::documents::parse_document_id;
 use super::{Henji, ServiceError, ServiceResult};
+use crate::domain::access::{self, DocumentFacts};
 use crate::domain::ids::{RevisionId, Sha256Digest};
 use crate::domain::palette;
 use crate::domain::people::Principal;
 use crate::domain::traces::report::{LegendEntry, MarkRevision, TraceReport};
-use crate::domain::traces::{TraceSpan, attribute};
+use crate::domain::traces::{SpanOp, TraceSpan, attribute, docx, html};
 use crate::resources::catalog::documents::{self as rows, DocumentRow, RevisionRow};
 use crate::resources::catalog::people as people_rows;
 
 /// Past this, diffs get coarser so that a pathological pair (a complete rewrite of a long
 /// text) still answers promptly; the result stays exact.
-const DIFF_BUDGET: Duration = Duration::from_millis(150);
+pub const DIFF_BUDGET: Duration = Duration::from_millis(150);
 
 /// Traces are drawn in memory; all the texts of one range together may hold this much.
 const MAX_TRACED_TEXT: u64 = 64 * 1024 * 1024;
@@ -59,6 +66,86 @@ impl ComputedTrace {
     }
 }
 
+/// The forms a trace is delivered in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceOutput {
+    Json,
+    Html,
+    CleanJson,
+    CleanHtml,
+    Docx,
+}
+
+impl TraceOutput {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Json | Self::CleanJson => "application/json",
+            Self::Html | Self::CleanHtml => "text/html; charset=utf-8",
+            Self::Docx => docx::MEDIA_TYPE,
+        }
+    }
+
+    fn is_clean(self) -> bool {
+        matches!(self, Self::CleanJson | Self::CleanHtml)
+    }
+}
+
+/// A trace ready to send.
+#[derive(Debug)]
+pub struct RenderedTrace {
+    pub document: String,
+    pub output: TraceOutput,
+    pub bytes: Bytes,
+}
+
+/// The JSON of `GET /api/v1/documents/{id}/traces`.
+#[derive(Serialize, ToSchema)]
+pub struct TracesJson<'a> {
+    document: &'a str,
+    /// A revision id, or `empty`.
+    from: &'a str,
+    to: &'a str,
+    authors: Vec<AuthorJson<'a>>,
+    spans: Vec<SpanJson<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AuthorJson<'a> {
+    user: &'a str,
+    display_name: &'a str,
+    department: &'a str,
+    color: &'a str,
+    revisions: Vec<RevisionRef<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RevisionRef<'a> {
+    id: &'a str,
+    created_at: &'a str,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SpanJson<'a> {
+    text: &'a str,
+    op: SpanOp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_in: Option<&'a str>,
+}
+
+/// The JSON of `GET /api/v1/documents/{id}/traces?view=clean`.
+#[derive(Serialize, ToSchema)]
+pub struct CleanJson<'a> {
+    document: &'a str,
+    to: &'a str,
+    text: &'a str,
+}
+
 /// The merged text of a revision (清稿).
 #[derive(Debug)]
 pub struct CleanText {
@@ -89,11 +176,67 @@ impl Range {
 }
 
 impl Henji {
+    /// A trace in the form asked for. The hot path: with warm caches this touches neither the
+    /// catalog nor the store (but for the audit event a classified read leaves).
+    pub async fn render_trace(&self, who: &Principal, id: &str, output: TraceOutput, from: Option<TraceStart>, to: Option<&str>) -> ServiceResult<RenderedTrace> {
+        let doc = parse_document_id(id)?.to_string();
+        let facts = self.access_facts(&doc).await?;
+        access::check_read(who, &DocumentFacts { department: &facts.department, classification: facts.classification, deleted: facts.deleted })
+            .map_err(|d| ServiceError::from_denied(d, "document"))?;
+        // Ids are checked before any lookup, so a malformed one is a 422 cached or not.
+        let to = match to {
+            Some(t) => normalise_revision("to", t)?,
+            None => facts.head_revision.clone(),
+        };
+        let from = match from {
+            Some(TraceStart::Revision(r)) if !r.is_empty() => Some(TraceStart::Revision(normalise_revision("from", &r)?)),
+            other => other,
+        };
+        let from_key = match (&from, output.is_clean()) {
+            (_, true) | (None, _) => String::new(),
+            (Some(TraceStart::Empty), _) => "empty".to_owned(),
+            (Some(TraceStart::Revision(r)), _) => r.clone(),
+        };
+        let key = (doc.clone(), from_key, to.clone(), output as u8, self.caches.people_epoch());
+        let bytes = match self.caches.rendered(&key) {
+            Some(bytes) => bytes,
+            None => {
+                let bytes = self.render_uncached(who, &doc, output, from, &to).await?;
+                self.caches.put_rendered(key, bytes.clone());
+                bytes
+            }
+        };
+        self.audit_if_classified(who, &doc, facts.classification, "traces.read", format!("document/{doc}/traces")).await?;
+        Ok(RenderedTrace { document: doc, output, bytes })
+    }
+
+    async fn render_uncached(&self, who: &Principal, doc: &str, output: TraceOutput, from: Option<TraceStart>, to: &str) -> ServiceResult<Bytes> {
+        if output.is_clean() {
+            let c = self.clean_text(who, doc, Some(to)).await?;
+            return Ok(match output {
+                TraceOutput::CleanHtml => Bytes::from(html::clean_page(&c.title, &c.to, &c.text)),
+                _ => json_bytes(&CleanJson { document: &c.document, to: &c.to, text: &c.text })?,
+            });
+        }
+        let trace = self.traces(who, doc, from, Some(to)).await?;
+        match output {
+            TraceOutput::Html => Ok(Bytes::from(html::traces_page(&trace.report()))),
+            TraceOutput::Docx => {
+                // Deflating a long document is CPU work: off the async workers.
+                let bytes = tokio::task::spawn_blocking(move || docx::traces_docx(&trace.report()))
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("docx rendering failed: {e}")))?
+                    .map_err(|e| ServiceError::Internal(format!("docx rendering failed: {e}")))?;
+                Ok(Bytes::from(bytes))
+            }
+            _ => json_bytes(&traces_json(&trace)),
+        }
+    }
+
     /// The traces of `from`..`to` (defaults: the first revision and the head).
-    pub async fn traces(&self, who: &Principal, id: &str, from: Option<TraceStart>, to: Option<&str>) -> ServiceResult<ComputedTrace> {
+    async fn traces(&self, who: &Principal, id: &str, from: Option<TraceStart>, to: Option<&str>) -> ServiceResult<ComputedTrace> {
         let row = self.readable_document(who, id).await?;
         let range = self.resolve_range(&row, from.unwrap_or(TraceStart::Revision(String::new())), to).await?;
-        self.audit_classified_read(who, &row, "traces.read", format!("document/{}/traces", row.id)).await?;
 
         let from_id = range.from.map(|f| range.revisions[f].id.clone());
         let to_id = range.revisions[range.to].id.clone();
@@ -111,10 +254,9 @@ impl Henji {
     }
 
     /// The text of `to` (default: the head) alone.
-    pub async fn clean_text(&self, who: &Principal, id: &str, to: Option<&str>) -> ServiceResult<CleanText> {
+    async fn clean_text(&self, who: &Principal, id: &str, to: Option<&str>) -> ServiceResult<CleanText> {
         let row = self.readable_document(who, id).await?;
         let range = self.resolve_range(&row, TraceStart::Empty, to).await?;
-        self.audit_classified_read(who, &row, "traces.read", format!("document/{}/traces", row.id)).await?;
         let revision = &range.revisions[range.to];
         let text = self.revision_text(revision, MAX_TRACED_TEXT).await?;
         Ok(CleanText { document: row.id, title: row.title, to: revision.id.clone(), text })
@@ -128,8 +270,7 @@ impl Henji {
             return Err(ServiceError::Internal(format!("document {} has no revisions", row.id)));
         }
         let position = |field: &str, id: &str| -> ServiceResult<usize> {
-            let id: RevisionId = id.parse().map_err(|e: crate::domain::ids::IdError| ServiceError::invalid(field, e.to_string()))?;
-            let id = id.to_string();
+            let id = normalise_revision(field, id)?;
             revisions.iter().position(|r| r.id == id).ok_or_else(|| ServiceError::invalid(field, "not a revision of this document"))
         };
         let to = match to {
@@ -230,4 +371,47 @@ impl Henji {
         }
         Ok((legend, revisions))
     }
+}
+
+/// A revision id as the catalog spells it; a malformed one is a 422 naming `field`.
+fn normalise_revision(field: &str, id: &str) -> ServiceResult<String> {
+    let id: RevisionId = id.parse().map_err(|e: crate::domain::ids::IdError| ServiceError::invalid(field, e.to_string()))?;
+    Ok(id.to_string())
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> ServiceResult<Bytes> {
+    serde_json::to_vec(value).map(Bytes::from).map_err(|e| ServiceError::Internal(format!("trace JSON: {e}")))
+}
+
+fn traces_json(t: &ComputedTrace) -> TracesJson<'_> {
+    let report = t.report();
+    let authors = t
+        .legend
+        .iter()
+        .enumerate()
+        .map(|(i, e)| AuthorJson {
+            user: &e.user,
+            display_name: &e.display_name,
+            department: &e.department,
+            color: &e.color,
+            revisions: t.revisions.iter().filter(|r| r.author == i).map(|r| RevisionRef { id: &r.id, created_at: &r.created_at }).collect(),
+        })
+        .collect();
+    let who = |position: Option<usize>| position.and_then(|p| report.mark(p)).map(|(r, e)| (e.user.as_str(), r.id.as_str()));
+    let spans = t
+        .spans
+        .iter()
+        .map(|s| {
+            let (inserted, deleted) = (who(s.inserted_in), who(s.deleted_in));
+            SpanJson {
+                text: &s.text,
+                op: s.op,
+                author: inserted.map(|w| w.0),
+                revision: inserted.map(|w| w.1),
+                deleted_by: deleted.map(|w| w.0),
+                deleted_in: deleted.map(|w| w.1),
+            }
+        })
+        .collect();
+    TracesJson { document: &t.document, from: t.from.as_deref().unwrap_or("empty"), to: &t.to, authors, spans }
 }
