@@ -83,7 +83,7 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
         "wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"POST\", nil, nil, [==[{head}]==] .. string.format(\"%08d%p\", n, {{}}) .. [==[{tail}]==])\nend\n"
     );
     std::fs::write(&script, lua).unwrap();
-    let (rps, p50, p99) = wrk(&format!("{}/api/v1/documents", server.base), &token, 16, Some(&script)).expect("wrk create");
+    let (rps, p50, p99) = wrk(&format!("{}/api/v1/documents", server.base), &token, 16, Some(&script), &[]).expect("wrk create");
     println!("create  : {rps:.0} documents/s over HTTP (4 KiB bodies, 16 connections; p50 {p50:.1} ms, p99 {p99:.1} ms; target >= 1000/s)");
 
     let doc: Value = rt
@@ -99,7 +99,7 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
         })
         .unwrap();
     let url = format!("{}/api/v1/documents/{}/revisions/{}/body", server.base, doc["id"].as_str().unwrap(), doc["head_revision"].as_str().unwrap());
-    let (rps, p50, p99) = wrk(&url, &token, 50, None).expect("wrk get");
+    let (rps, p50, p99) = wrk(&url, &token, 50, None, &[]).expect("wrk get");
     println!("get body: p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} requests/s at 50 connections (4 KiB body; target p99 < 5 ms)");
 }
 

@@ -41,9 +41,12 @@ pub fn start_server() -> Server {
 }
 
 /// Runs wrk against `url` and returns (requests/s, p50 ms, p99 ms).
-pub fn wrk(url: &str, token: &str, connections: u32, script: Option<&std::path::Path>) -> Option<(f64, f64, f64)> {
+pub fn wrk(url: &str, token: &str, connections: u32, script: Option<&std::path::Path>, headers: &[&str]) -> Option<(f64, f64, f64)> {
     let mut cmd = Command::new("wrk");
     cmd.args(["-t1", &format!("-c{connections}"), "-d8s", "--latency", "-H", &format!("Authorization: Bearer {token}")]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
     if let Some(s) = script {
         cmd.arg("-s").arg(s);
     }

@@ -2,7 +2,7 @@
 //! document with real tracked changes (API.md "Traces").
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -52,7 +52,13 @@ fn start(from: Option<String>) -> Option<TraceStart> {
             (String = "text/html; charset=utf-8")
         )),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn get_traces(State(henji): State<Henji>, user: CurrentUser, ApiPath(id): ApiPath<String>, ApiQuery(q): ApiQuery<TracesQuery>) -> ApiResult<Response> {
+async fn get_traces(
+    State(henji): State<Henji>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<TracesQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let html = match q.format.as_deref() {
         None | Some("json") => false,
         Some("html") => true,
@@ -70,7 +76,7 @@ async fn get_traces(State(henji): State<Henji>, user: CurrentUser, ApiPath(id): 
         (true, true) => TraceOutput::CleanHtml,
     };
     let trace = henji.render_trace(&user.principal, &id, output, start(q.from), q.to.as_deref()).await?;
-    Ok(respond(trace))
+    Ok(respond(trace, accepts_gzip(&headers)))
 }
 
 /// The traces as a Word document whose marks are tracked changes: "accept all" gives `to`,
@@ -80,12 +86,33 @@ async fn get_traces(State(henji): State<Henji>, user: CurrentUser, ApiPath(id): 
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn get_traces_docx(State(henji): State<Henji>, user: CurrentUser, ApiPath(id): ApiPath<String>, ApiQuery(q): ApiQuery<RangeQuery>) -> ApiResult<Response> {
     let trace = henji.render_trace(&user.principal, &id, TraceOutput::Docx, start(q.from), q.to.as_deref()).await?;
-    Ok(respond(trace))
+    Ok(respond(trace, false))
 }
 
-fn respond(trace: RenderedTrace) -> Response {
-    let mut response = trace.bytes.into_response();
+/// Whether `Accept-Encoding` allows gzip (`gzip` or `*`, without `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0)));
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+fn respond(trace: RenderedTrace, gzip: bool) -> Response {
+    let compressed = trace.gzip.is_some();
+    let mut response = match trace.gzip {
+        Some(z) if gzip => {
+            let mut r = z.into_response();
+            r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            r
+        }
+        _ => trace.bytes.into_response(),
+    };
     let headers = response.headers_mut();
+    if compressed {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(trace.output.media_type()));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     match trace.output {
@@ -101,4 +128,20 @@ fn respond(trace: RenderedTrace) -> Response {
         TraceOutput::Json | TraceOutput::CleanJson => {}
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_taken_only_when_offered() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip") && with("br, gzip;q=0.8") && with("*") && with("GZIP"));
+        assert!(!with("br") && !with("gzip;q=0") && !with("identity") && !accepts_gzip(&HeaderMap::new()));
+    }
 }

@@ -51,7 +51,8 @@ pub struct Caches {
     revision_bodies: Mutex<LruCache<(String, String), Option<Sha256Digest>>>,
     bodies: Mutex<LruCache<Sha256Digest, Bytes>>,
     traces: Mutex<WeighedLru<TraceKey, Arc<Vec<TraceSpan>>>>,
-    rendered: Mutex<WeighedLru<RenderedKey, Bytes>>,
+    /// Plain and gzipped.
+    rendered: Mutex<WeighedLru<RenderedKey, (Bytes, Option<Bytes>)>>,
     /// Bumped by every forget, so that an entry read from the catalog before an invalidation
     /// is not put back after it (see `put_session` and `put_document`).
     sessions_generation: AtomicU64,
@@ -221,13 +222,13 @@ impl Caches {
         lock(&self.traces).put(key, spans, weight);
     }
 
-    pub fn rendered(&self, key: &RenderedKey) -> Option<Bytes> {
+    pub fn rendered(&self, key: &RenderedKey) -> Option<(Bytes, Option<Bytes>)> {
         lock(&self.rendered).get(key)
     }
 
-    pub fn put_rendered(&self, key: RenderedKey, bytes: Bytes) {
-        let weight = bytes.len();
-        lock(&self.rendered).put(key, bytes, weight);
+    pub fn put_rendered(&self, key: RenderedKey, value: (Bytes, Option<Bytes>)) {
+        let weight = value.0.len() + value.1.as_ref().map_or(0, Bytes::len);
+        lock(&self.rendered).put(key, value, weight);
     }
 
     pub fn people_epoch(&self) -> u64 {

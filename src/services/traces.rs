@@ -96,7 +96,12 @@ pub struct RenderedTrace {
     pub document: String,
     pub output: TraceOutput,
     pub bytes: Bytes,
+    /// The same bytes gzipped, for clients that accept it (not for .docx, already deflated).
+    pub gzip: Option<Bytes>,
 }
+
+/// Rendered text outputs are this long or longer before they are worth gzipping.
+const GZIP_FROM: usize = 1024;
 
 /// The JSON of `GET /api/v1/documents/{id}/traces`.
 #[derive(Serialize, ToSchema)]
@@ -198,16 +203,22 @@ impl Henji {
             (Some(TraceStart::Revision(r)), _) => r.clone(),
         };
         let key = (doc.clone(), from_key, to.clone(), output as u8, self.caches.people_epoch());
-        let bytes = match self.caches.rendered(&key) {
-            Some(bytes) => bytes,
+        let (bytes, gzip) = match self.caches.rendered(&key) {
+            Some(both) => both,
             None => {
                 let bytes = self.render_uncached(who, &doc, output, from, &to).await?;
-                self.caches.put_rendered(key, bytes.clone());
-                bytes
+                let gzip = if output != TraceOutput::Docx && bytes.len() >= GZIP_FROM {
+                    let plain = bytes.clone();
+                    Some(tokio::task::spawn_blocking(move || gzip(&plain)).await.map_err(|e| ServiceError::Internal(format!("gzip failed: {e}")))??)
+                } else {
+                    None
+                };
+                self.caches.put_rendered(key, (bytes.clone(), gzip.clone()));
+                (bytes, gzip)
             }
         };
         self.audit_if_classified(who, &doc, facts.classification, "traces.read", format!("document/{doc}/traces")).await?;
-        Ok(RenderedTrace { document: doc, output, bytes })
+        Ok(RenderedTrace { document: doc, output, bytes, gzip })
     }
 
     async fn render_uncached(&self, who: &Principal, doc: &str, output: TraceOutput, from: Option<TraceStart>, to: &str) -> ServiceResult<Bytes> {
@@ -377,6 +388,12 @@ impl Henji {
 fn normalise_revision(field: &str, id: &str) -> ServiceResult<String> {
     let id: RevisionId = id.parse().map_err(|e: crate::domain::ids::IdError| ServiceError::invalid(field, e.to_string()))?;
     Ok(id.to_string())
+}
+
+fn gzip(bytes: &[u8]) -> ServiceResult<Bytes> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::fast());
+    encoder.write_all(bytes).and_then(|_| encoder.finish()).map(Bytes::from).map_err(|e| ServiceError::Internal(format!("gzip failed: {e}")))
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> ServiceResult<Bytes> {

@@ -191,6 +191,14 @@ async fn bad_ranges_are_named_and_legends_are_never_stale() {
     let r404 = st.s.req(Method::GET, &format!("/api/v1/documents/{other}/traces"), &st.reader).send().await.unwrap();
     expect_problem(r404, StatusCode::NOT_FOUND).await;
 
+    // Clients that take gzip get the same JSON compressed.
+    let plain = st.get("?from=empty").await.bytes().await.unwrap();
+    let r = st.s.req(Method::GET, &format!("/api/v1/documents/{}/traces?from=empty", st.id), &st.reader).header("accept-encoding", "br, gzip").send().await.unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let mut unzipped = vec![];
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain);
+
     // A trace is cached by its revisions; a colour change still shows at once.
     let first = st.json("?from=empty").await;
     let again = st.json("?from=empty").await;
