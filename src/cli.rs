@@ -1,4 +1,5 @@
-//! The command line: `henji serve`, `henji user add`, `henji department add`, `henji verify`.
+//! The command line: `henji serve`, `henji user add`, `henji department add`, `henji verify`,
+//! `henji reindex`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Re-hash every blob, re-derive every revision id, check every parent link and the audit
     /// chain. Exits non-zero and names the first bad object.
     Verify(StorageArgs),
+    /// Rebuild the search index from the catalog and the object store. With a server running,
+    /// use `POST /api/v1/admin/reindex` instead.
+    Reindex(StorageArgs),
 }
 
 /// Where the installation lives; the same flags for every command.
@@ -60,11 +64,15 @@ pub struct StorageArgs {
     /// A folder of extra document kinds (*.json JSON Schemas); they override built-in kinds.
     #[arg(long, env = "HENJI_SCHEMAS")]
     pub schemas: Option<PathBuf>,
+    /// The search index folder (derived data; `henji reindex` rebuilds it). Default:
+    /// <data-dir>/index.
+    #[arg(long, env = "HENJI_INDEX")]
+    pub index: Option<PathBuf>,
 }
 
 impl StorageArgs {
     fn config(&self) -> StorageConfig {
-        StorageConfig { data_dir: self.data_dir.clone(), store: self.store.clone(), catalog: self.catalog.clone(), schemas: self.schemas.clone() }
+        StorageConfig { data_dir: self.data_dir.clone(), store: self.store.clone(), catalog: self.catalog.clone(), schemas: self.schemas.clone(), index: self.index.clone() }
     }
 }
 
@@ -135,6 +143,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::User(UserCommand::Add(args)) => user_add(args).await,
         Command::Department(DepartmentCommand::Add(args)) => department_add(args).await,
         Command::Verify(args) => verify(args).await,
+        Command::Reindex(args) => reindex(args).await,
     };
     match outcome {
         Ok(code) => code,
@@ -173,6 +182,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         }
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    henji.start_search().await;
     crate::serve_on(listener, henji, args.max_body, shutdown_signal()).await.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -213,6 +223,15 @@ async fn department_add(args: DepartmentAddArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args.storage).await?;
     let d = henji.create_department(None, &args.code, &args.name).await.map_err(|e| e.to_string())?;
     println!("added department {} ({})", d.code, d.name);
+    henji.catalog.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reindex(args: StorageArgs) -> Result<ExitCode, String> {
+    let henji = open_existing(&args).await?;
+    let started = std::time::Instant::now();
+    let count = henji.rebuild_search(false).await.map_err(|e| e.to_string())?;
+    println!("indexed {count} documents into {} in {:.1} s", args.config().index_dir().display(), started.elapsed().as_secs_f64());
     henji.catalog.close().await;
     Ok(ExitCode::SUCCESS)
 }

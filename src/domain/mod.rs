@@ -4,10 +4,12 @@
 pub mod access;
 pub mod audit;
 pub mod canonical;
+pub mod extract;
 pub mod ids;
 pub mod kinds;
 pub mod manifest;
 pub mod palette;
 pub mod people;
+pub mod search;
 pub mod text;
 pub mod traces;

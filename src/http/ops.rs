@@ -22,18 +22,24 @@ pub struct Health {
     catalog: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     store: Option<&'static str>,
+    /// `rebuilding` or `failed` when search is not available; the rest works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<&'static str>,
 }
 
-/// 200 `{"status":"ok"}`; 503 when the catalog or the object store does not answer.
+/// 200 `{"status":"ok"}`, or `{"status":"degraded","search":"rebuilding"}` while the search
+/// index is rebuilt; 503 when the catalog or the object store does not answer.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn healthz(State(henji): State<Henji>) -> (StatusCode, Json<Health>) {
     let catalog_ok = henji.catalog.ping().await.is_ok();
     let store_ok = henji.blobs.ping().await.is_ok();
+    let search = henji.search_health();
     if catalog_ok && store_ok {
-        return (StatusCode::OK, Json(Health { status: "ok", catalog: None, store: None }));
+        let status = if search.is_some() { "degraded" } else { "ok" };
+        return (StatusCode::OK, Json(Health { status, catalog: None, store: None, search }));
     }
     let state = |ok: bool| Some(if ok { "ok" } else { "unreachable" });
-    (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", catalog: state(catalog_ok), store: state(store_ok) }))
+    (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", catalog: state(catalog_ok), store: state(store_ok), search }))
 }
 
 /// Prometheus text format.

@@ -1,5 +1,6 @@
-//! Resources: the object store (content and manifests) and the SQL catalog. Each sits behind a
-//! small type whose backend is chosen by a URL, not by code.
+//! Resources: the object store (content and manifests), the SQL catalog and the search index.
+//! Each sits behind a small type whose backend is chosen by a URL or a folder, not by code.
 
 pub mod blob_store;
 pub mod catalog;
+pub mod search;

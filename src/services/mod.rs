@@ -18,6 +18,7 @@ pub mod demo;
 pub mod documents;
 pub mod group_commit;
 pub mod people;
+pub mod search;
 pub mod setup;
 pub mod traces;
 pub mod uploads;
@@ -43,6 +44,12 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("catalog: {0}")]
     Catalog(#[from] sqlx::Error),
+    /// A search query that cannot be understood.
+    #[error("{0}")]
+    BadQuery(String),
+    /// A part of the service is not available right now (the search index while it rebuilds).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -84,6 +91,7 @@ pub struct Henji {
     pub caches: Arc<cache::Caches>,
     pub committer: group_commit::GroupCommitter,
     pub settings: ServiceSettings,
+    pub search: Arc<search::SearchEngine>,
 }
 
 /// Times are stored as RFC 3339 UTC with milliseconds, so they sort as text.

@@ -8,6 +8,7 @@ use rand::RngCore;
 use serde_json::Value;
 
 use super::people::NewUser;
+use super::search::SearchEngine;
 use super::{Henji, ServiceError, ServiceSettings};
 use crate::domain::kinds::{KindError, KindRegistry};
 use crate::domain::people::{Classification, Role};
@@ -31,6 +32,8 @@ pub struct StorageConfig {
     pub store: Option<String>,
     pub catalog: Option<String>,
     pub schemas: Option<PathBuf>,
+    /// The search index folder; default `<data-dir>/index`.
+    pub index: Option<PathBuf>,
 }
 
 impl StorageConfig {
@@ -42,6 +45,10 @@ impl StorageConfig {
                 url::Url::from_directory_path(&dir).map(|u| u.to_string()).map_err(|_| SetupError::Path(dir))
             }
         }
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.index.clone().unwrap_or_else(|| self.data_dir.join("index"))
     }
 
     pub fn catalog_url(&self) -> Result<String, SetupError> {
@@ -112,7 +119,11 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     metrics.blobs_stored.set(count);
     metrics.bytes_stored.set(bytes);
     let committer = super::group_commit::GroupCommitter::start(catalog.clone());
-    let henji = Henji { committer, catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), caches: Default::default(), settings: ServiceSettings::default() };
+    let henji = Henji {
+        committer, catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), caches: Default::default(),
+        settings: ServiceSettings::default(),
+        search: Arc::new(SearchEngine::new(config.index_dir())),
+    };
 
     if let OpenMode::Create { admin_password } = mode {
         let users = count_users(&mut *henji.catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;

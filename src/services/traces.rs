@@ -329,7 +329,7 @@ impl Henji {
 
     /// A revision's body as text, checked against its digest; a revision without a body is
     /// the empty text. A body longer than `limit` bytes is refused before it is read.
-    async fn revision_text(&self, revision: &RevisionRow, limit: u64) -> ServiceResult<Arc<str>> {
+    pub(super) async fn revision_text(&self, revision: &RevisionRow, limit: u64) -> ServiceResult<Arc<str>> {
         let Some(hex) = &revision.body_sha256 else { return Ok(Arc::from("")) };
         let digest: Sha256Digest = hex.parse().map_err(|_| ServiceError::Internal(format!("bad body digest in catalog for revision {}", revision.id)))?;
         let bytes = match self.caches.body(&digest) {

@@ -10,5 +10,6 @@ mod memory;
 mod people;
 mod permissions;
 mod s3;
+mod search;
 mod traces;
 mod verify;

@@ -234,12 +234,12 @@ fn read_tracked_changes(xml: &str) -> TrackedChanges {
     let mut out = TrackedChanges { authors: BTreeSet::new(), dates_ok: true, accepted: String::new(), rejected: String::new() };
     let (mut ins, mut del, mut in_ppr, mut in_text) = (0, 0, false, false);
     let (mut mark_inserted, mut mark_deleted) = (false, false);
-    let mut note = |e: &quick_xml::events::BytesStart, out: &mut TrackedChanges| {
-        let author = e.try_get_attribute("w:author").unwrap().map(|a| a.unescape_value().unwrap().into_owned());
+    let note = |e: &quick_xml::events::BytesStart, out: &mut TrackedChanges| {
+        let author = e.try_get_attribute("w:author").unwrap().map(|a| String::from_utf8(a.value.to_vec()).unwrap());
         out.authors.insert(author.expect("w:author"));
         out.dates_ok &= e.try_get_attribute("w:date").unwrap().is_some();
     };
-    let mut push = |text: &str, ins: i32, del: i32, out: &mut TrackedChanges| {
+    let push = |text: &str, ins: i32, del: i32, out: &mut TrackedChanges| {
         if del == 0 {
             out.accepted.push_str(text);
         }

@@ -82,3 +82,17 @@ fn row_to_event(r: &sqlx::sqlite::SqliteRow) -> CatalogResult<AuditEvent> {
         hash: r.try_get("hash")?,
     })
 }
+
+/// Events after `seq` that concern a document, oldest first: the change feed the search index
+/// follows.
+pub async fn document_events_after(conn: &mut Conn, seq: i64, limit: i64) -> CatalogResult<Vec<(i64, String, String)>> {
+    sqlx::query_as("SELECT seq, document_id, action FROM audit_events WHERE seq > $1 AND document_id IS NOT NULL ORDER BY seq LIMIT $2")
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn last_seq(conn: &mut Conn) -> CatalogResult<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(conn).await
+}

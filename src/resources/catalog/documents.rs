@@ -257,3 +257,12 @@ pub async fn documents_with_wrong_head(conn: &mut Conn) -> CatalogResult<Vec<(St
     .fetch_all(conn)
     .await
 }
+
+/// Ids of documents that are not deleted, in id order after `after`.
+pub async fn live_document_ids(conn: &mut Conn, after: &str, limit: i64) -> CatalogResult<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM documents WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}

@@ -1,0 +1,306 @@
+//! The search query language (API.md "Search"): words are joined by AND; `OR` between two
+//! words, `NOT word` or `-word`, `"a phrase"`, and `field:word` / `field:"a phrase"` work as
+//! usual. Every word or phrase matches as a contiguous run of text, so a run of CJK characters
+//! finds exactly the documents that contain it.
+//!
+//! Parsing is pure; the search index turns the tree into its own queries.
+
+use std::fmt;
+
+/// The longest query accepted; a longer one is a mistake or an attack.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// The most words and phrases in one query.
+pub const MAX_TERMS: usize = 64;
+
+/// Where a term is looked for; `None` in a [`Query::Text`] means every searched field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SearchField {
+    Title,
+    Body,
+    /// Registration fields (来文单位, 来文字号, …) that are not sensitive.
+    Fields,
+    /// Text of text attachments (plain text and .docx).
+    Attachments,
+}
+
+impl SearchField {
+    pub const ALL: [SearchField; 4] = [SearchField::Title, SearchField::Body, SearchField::Fields, SearchField::Attachments];
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "title" => Some(Self::Title),
+            "body" => Some(Self::Body),
+            "fields" => Some(Self::Fields),
+            "attachments" | "attachment" => Some(Self::Attachments),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// Text that must occur as a contiguous run (a word, or a quoted phrase).
+    Text { field: Option<SearchField>, text: String },
+    And(Vec<Query>),
+    Or(Vec<Query>),
+    Not(Box<Query>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("the query is empty")]
+    Empty,
+    #[error("the query is longer than {MAX_QUERY_CHARS} characters")]
+    TooLong,
+    #[error("the query has more than {MAX_TERMS} words and phrases")]
+    TooManyTerms,
+    #[error("a quotation mark is not closed")]
+    UnbalancedQuote,
+    #[error("unknown field `{0}:`; fields are title:, body:, fields: and attachments:")]
+    UnknownField(String),
+    #[error("`{0}` needs a word after it")]
+    DanglingOperator(&'static str),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Lexeme {
+    Word { field: Option<SearchField>, text: String },
+    And,
+    Or,
+    Not,
+}
+
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Query::Text { field: Some(field), text } => write!(f, "{field:?}:{text:?}"),
+            Query::Text { field: None, text } => write!(f, "{text:?}"),
+            Query::And(parts) => write!(f, "({})", parts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" AND ")),
+            Query::Or(parts) => write!(f, "({})", parts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" OR ")),
+            Query::Not(q) => write!(f, "NOT {q}"),
+        }
+    }
+}
+
+/// Parses `q`. Precedence: `NOT` binds tightest, then `OR`, then the implicit `AND`, so
+/// `预算 budget OR 决算 -草稿` is `预算 AND (budget OR 决算) AND NOT 草稿`.
+pub fn parse(q: &str) -> Result<Query, QueryError> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(QueryError::TooLong);
+    }
+    let lexemes = lex(q)?;
+    if lexemes.iter().filter(|l| matches!(l, Lexeme::Word { .. })).count() > MAX_TERMS {
+        return Err(QueryError::TooManyTerms);
+    }
+    let mut and_parts: Vec<Query> = Vec::new();
+    let mut i = 0;
+    while i < lexemes.len() {
+        if lexemes[i] == Lexeme::And {
+            i += 1;
+            continue;
+        }
+        let (first, next) = unary(&lexemes, i)?;
+        let mut alternatives = vec![first];
+        i = next;
+        while lexemes.get(i) == Some(&Lexeme::Or) {
+            let (q, next) = unary(&lexemes, i + 1).map_err(|_| QueryError::DanglingOperator("OR"))?;
+            alternatives.push(q);
+            i = next;
+        }
+        and_parts.push(if alternatives.len() == 1 { alternatives.remove(0) } else { Query::Or(alternatives) });
+    }
+    match and_parts.len() {
+        0 => Err(QueryError::Empty),
+        1 => Ok(and_parts.remove(0)),
+        _ => Ok(Query::And(and_parts)),
+    }
+}
+
+/// A word, or `NOT` and a word, starting at `i`; returns it and the index after it.
+fn unary(lexemes: &[Lexeme], i: usize) -> Result<(Query, usize), QueryError> {
+    match lexemes.get(i) {
+        Some(Lexeme::Word { field, text }) => Ok((Query::Text { field: *field, text: text.clone() }, i + 1)),
+        Some(Lexeme::Not) => {
+            let (q, next) = unary(lexemes, i + 1).map_err(|_| QueryError::DanglingOperator("NOT"))?;
+            Ok((Query::Not(Box::new(q)), next))
+        }
+        Some(Lexeme::Or) => Err(QueryError::DanglingOperator("OR")),
+        Some(Lexeme::And) => Err(QueryError::DanglingOperator("AND")),
+        None => Err(QueryError::Empty),
+    }
+}
+
+fn lex(q: &str) -> Result<Vec<Lexeme>, QueryError> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = q.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        // `-word` and `-"phrase"` are NOT; a lone `-` is text.
+        let negated = chars[i] == '-' && chars.get(i + 1).is_some_and(|c| !c.is_whitespace());
+        if negated {
+            out.push(Lexeme::Not);
+            i += 1;
+        }
+        // An optional `field:` prefix of ASCII letters.
+        let mut field = None;
+        let name_end = (i..chars.len()).find(|&j| !chars[j].is_ascii_alphabetic()).unwrap_or(chars.len());
+        if name_end > i && chars.get(name_end) == Some(&':') && chars.get(name_end + 1).is_some_and(|c| !c.is_whitespace()) {
+            let name: String = chars[i..name_end].iter().collect::<String>().to_ascii_lowercase();
+            field = Some(SearchField::parse(&name).ok_or(QueryError::UnknownField(name))?);
+            i = name_end + 1;
+        }
+        let text: String = if chars[i] == '"' {
+            let close = (i + 1..chars.len()).find(|&j| chars[j] == '"').ok_or(QueryError::UnbalancedQuote)?;
+            let phrase = chars[i + 1..close].iter().collect();
+            i = close + 1;
+            phrase
+        } else {
+            let end = (i..chars.len()).find(|&j| chars[j].is_whitespace() || chars[j] == '"').unwrap_or(chars.len());
+            let word = chars[i..end].iter().collect();
+            i = end;
+            word
+        };
+        if field.is_none() && !negated {
+            match text.as_str() {
+                "AND" => {
+                    out.push(Lexeme::And);
+                    continue;
+                }
+                "OR" => {
+                    out.push(Lexeme::Or);
+                    continue;
+                }
+                "NOT" => {
+                    out.push(Lexeme::Not);
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(Lexeme::Word { field, text });
+    }
+    if out.last() == Some(&Lexeme::Not) {
+        return Err(QueryError::DanglingOperator("NOT"));
+    }
+    Ok(out)
+}
+
+/// The texts a query asks for (not under a NOT): what a snippet highlights.
+pub fn positive_texts(q: &Query) -> Vec<&str> {
+    match q {
+        Query::Text { text, .. } => vec![text.as_str()],
+        Query::And(parts) | Query::Or(parts) => parts.iter().flat_map(positive_texts).collect(),
+        Query::Not(_) => vec![],
+    }
+}
+
+/// A snippet of `text` around the first matches of `needles` (case-insensitive), about
+/// `width` characters, HTML-escaped, with every match in `<mark>`.
+pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let lower: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
+    let needles: Vec<Vec<char>> = needles
+        .iter()
+        .map(|n| n.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_lowercase().next().unwrap_or(c)).collect::<Vec<char>>())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut marked = vec![false; chars.len()];
+    let mut first: Option<usize> = None;
+    for needle in &needles {
+        let mut at = 0;
+        while at + needle.len() <= lower.len() {
+            if lower[at..at + needle.len()] == needle[..] {
+                marked[at..at + needle.len()].iter_mut().for_each(|m| *m = true);
+                first = Some(first.map_or(at, |f: usize| f.min(at)));
+                at += needle.len();
+            } else {
+                at += 1;
+            }
+        }
+    }
+    let start = first.map_or(0, |f| f.saturating_sub(width / 4));
+    let end = (start + width).min(chars.len());
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut open = false;
+    for i in start..end {
+        if marked[i] != open {
+            out.push_str(if marked[i] { "<mark>" } else { "</mark>" });
+            open = marked[i];
+        }
+        match chars[i] {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    if open {
+        out.push_str("</mark>");
+    }
+    if end < chars.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &str) -> Query {
+        Query::Text { field: None, text: t.into() }
+    }
+
+    #[test]
+    fn words_are_and_or_binds_tighter_not_tightest() {
+        assert_eq!(parse("预算").unwrap(), text("预算"));
+        assert_eq!(
+            parse("预算 budget OR 决算 -草稿").unwrap(),
+            Query::And(vec![text("预算"), Query::Or(vec![text("budget"), text("决算")]), Query::Not(Box::new(text("草稿")))])
+        );
+        assert_eq!(parse("a AND NOT b").unwrap(), Query::And(vec![text("a"), Query::Not(Box::new(text("b")))]));
+        assert_eq!(parse("2026年 预算 budget").unwrap(), Query::And(vec![text("2026年"), text("预算"), text("budget")]));
+    }
+
+    #[test]
+    fn phrases_and_fields() {
+        assert_eq!(parse("\"年度 预算\"").unwrap(), text("年度 预算"));
+        assert_eq!(parse("title:通知").unwrap(), Query::Text { field: Some(SearchField::Title), text: "通知".into() });
+        assert_eq!(parse("-title:\"草 稿\"").unwrap(), Query::Not(Box::new(Query::Text { field: Some(SearchField::Title), text: "草 稿".into() })));
+        // Not a field: digits before the colon, or nothing after it.
+        assert_eq!(parse("10:30").unwrap(), text("10:30"));
+        assert_eq!(parse("备注:急").unwrap(), text("备注:急"));
+    }
+
+    #[test]
+    fn bad_queries_say_what_is_wrong() {
+        assert_eq!(parse("").unwrap_err(), QueryError::Empty);
+        assert_eq!(parse("   ").unwrap_err(), QueryError::Empty);
+        assert_eq!(parse("\"预算").unwrap_err(), QueryError::UnbalancedQuote);
+        assert_eq!(parse("colour:red").unwrap_err(), QueryError::UnknownField("colour".into()));
+        assert_eq!(parse("预算 OR").unwrap_err(), QueryError::DanglingOperator("OR"));
+        assert_eq!(parse("NOT").unwrap_err(), QueryError::DanglingOperator("NOT"));
+        assert_eq!(parse(&"AND OR ".repeat(2000)).unwrap_err(), QueryError::TooLong);
+        assert_eq!(parse(&"a ".repeat(100)).unwrap_err(), QueryError::TooManyTerms);
+        assert!(parse(&"OR ".repeat(300)).is_err());
+    }
+
+    #[test]
+    fn snippets_mark_matches_and_escape_the_rest() {
+        let s = snippet("<b>关于2026年度预算</b>的通知，预算 Budget 表", &["预算", "budget"], 200);
+        assert_eq!(s, "&lt;b&gt;关于2026年度<mark>预算</mark>&lt;/b&gt;的通知，<mark>预算</mark> <mark>Budget</mark> 表");
+        let long: String = "无关内容。".repeat(100) + "关键词" + &"其后内容。".repeat(100);
+        let s = snippet(&long, &["关键词"], 40);
+        assert!(s.starts_with('…') && s.ends_with('…') && s.contains("<mark>关键词</mark>"), "{s}");
+    }
+}

@@ -1,0 +1,499 @@
+//! The search index (tantivy) in the data directory. Derived data: everything in it can be
+//! rebuilt from the catalog and the object store (`henji reindex`).
+//!
+//! Each text (title, body, registration fields, attachment text) is indexed as a `gram` field
+//! for recall and a `seg` field for ranking (see `tokenizers`). Kind, department, state,
+//! classification, year and archived are raw fields for filters and facets; the
+//! classification rank is what the caller's clearance is compared with, inside the query.
+//! The commit payload records how far through the audit log (the catalog's change feed) the
+//! index is, so a restart catches up on what it missed.
+
+pub mod tokenizers;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery};
+use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+
+use crate::domain::search::{Query, SearchField};
+use tokenizers::{GRAM, GRAM_QUERY, SEG};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("search index folder: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("search index: {0}")]
+    Schema(String),
+    #[error("the search index is in use by another process (a running server?): {0}")]
+    Locked(String),
+}
+
+pub type SearchResult<T> = Result<T, SearchError>;
+
+/// What is indexed of one document.
+#[derive(Clone, Debug, Default)]
+pub struct IndexedDocument {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub fields: String,
+    pub attachments: String,
+    pub kind: String,
+    pub department: String,
+    pub state: String,
+    pub classification: String,
+    pub classification_rank: u64,
+    pub year: u64,
+    pub archived: bool,
+    pub created_at: String,
+}
+
+/// A search: the parsed query, the caller's reach and the filters.
+#[derive(Clone, Debug)]
+pub struct IndexQuery<'a> {
+    pub query: &'a Query,
+    /// The caller's clearance rank: documents above it do not exist for them.
+    pub max_rank: u64,
+    /// The caller's department, unless they may read every department.
+    pub only_department: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub department: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub classification: Option<&'a str>,
+    pub year: Option<u64>,
+    pub archived: Option<bool>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexHit {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub department: String,
+    pub classification: String,
+    pub created_at: String,
+    pub score: f32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facets {
+    pub kind: BTreeMap<String, u64>,
+    pub department: BTreeMap<String, u64>,
+    pub year: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IndexResults {
+    pub total: usize,
+    pub hits: Vec<IndexHit>,
+    pub facets: Facets,
+}
+
+#[derive(Clone, Copy)]
+struct TextPair {
+    gram: Field,
+    seg: Field,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    title: TextPair,
+    body: TextPair,
+    fields: TextPair,
+    attachments: TextPair,
+    kind: Field,
+    department: Field,
+    state: Field,
+    classification: Field,
+    rank: Field,
+    year: Field,
+    archived: Field,
+    created_at: Field,
+}
+
+fn schema() -> Schema {
+    let mut b = Schema::builder();
+    let text = |tokenizer: &str, stored: bool| {
+        let options = TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqsAndPositions));
+        if stored { options.set_stored() } else { options }
+    };
+    b.add_text_field("id", STRING | STORED);
+    for (name, stored) in [("title", true), ("body", false), ("fields", false), ("attachments", false)] {
+        b.add_text_field(&format!("{name}_gram"), text(GRAM, stored));
+        b.add_text_field(&format!("{name}_seg"), text(SEG, false));
+    }
+    for name in ["kind", "department", "state", "classification"] {
+        b.add_text_field(name, TextOptions::from(STRING | STORED).set_fast("raw"));
+    }
+    b.add_u64_field("rank", tantivy::schema::INDEXED | tantivy::schema::FAST);
+    b.add_u64_field("year", tantivy::schema::INDEXED | tantivy::schema::FAST);
+    b.add_u64_field("archived", tantivy::schema::INDEXED);
+    b.add_text_field("created_at", STORED);
+    b.build()
+}
+
+impl Fields {
+    /// The fields of `schema`, checked against what this code writes: an index made by another
+    /// version is refused (and rebuilt), not misread.
+    fn of(schema: &Schema) -> SearchResult<Self> {
+        let expected = self::schema();
+        for (_, entry) in expected.fields() {
+            let found = schema.get_field(entry.name()).map_err(|_| SearchError::Schema(format!("field {} is missing", entry.name())))?;
+            let found_type: &FieldType = schema.get_field_entry(found).field_type();
+            if found_type != entry.field_type() {
+                return Err(SearchError::Schema(format!("field {} has another type", entry.name())));
+            }
+        }
+        let f = |name: &str| schema.get_field(name).map_err(|_| SearchError::Schema(format!("field {name} is missing")));
+        let pair = |name: &str| -> SearchResult<TextPair> { Ok(TextPair { gram: f(&format!("{name}_gram"))?, seg: f(&format!("{name}_seg"))? }) };
+        Ok(Self {
+            id: f("id")?,
+            title: pair("title")?,
+            body: pair("body")?,
+            fields: pair("fields")?,
+            attachments: pair("attachments")?,
+            kind: f("kind")?,
+            department: f("department")?,
+            state: f("state")?,
+            classification: f("classification")?,
+            rank: f("rank")?,
+            year: f("year")?,
+            archived: f("archived")?,
+            created_at: f("created_at")?,
+        })
+    }
+
+    fn text(&self, field: SearchField) -> TextPair {
+        match field {
+            SearchField::Title => self.title,
+            SearchField::Body => self.body,
+            SearchField::Fields => self.fields,
+            SearchField::Attachments => self.attachments,
+        }
+    }
+}
+
+pub struct SearchIndex {
+    index: Index,
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SearchIndex")
+    }
+}
+
+/// The indexing memory budget; tantivy flushes a segment when it is used up.
+const WRITER_HEAP: usize = 64 * 1024 * 1024;
+
+impl SearchIndex {
+    /// Opens the index in `dir`; an index that is missing, unreadable or of another schema is
+    /// an error (the caller rebuilds).
+    pub fn open(dir: &Path) -> SearchResult<Self> {
+        let index = Index::open_in_dir(dir)?;
+        Self::ready(index)
+    }
+
+    /// A new, empty index in `dir`, replacing whatever was there.
+    pub fn create(dir: &Path) -> SearchResult<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(dir)?;
+        let index = Index::create_in_dir(dir, schema())?;
+        Self::ready(index)
+    }
+
+    fn ready(index: Index) -> SearchResult<Self> {
+        for (name, analyzer) in tokenizers::analyzers() {
+            index.tokenizers().register(name, analyzer);
+        }
+        let fields = Fields::of(&index.schema())?;
+        let writer = index.writer(WRITER_HEAP).map_err(|e| match e {
+            tantivy::TantivyError::LockFailure(..) => SearchError::Locked(e.to_string()),
+            other => SearchError::Tantivy(other),
+        })?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(Self { index, writer: Mutex::new(writer), reader, fields })
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        // A panic while indexing leaves the writer usable: uncommitted work is simply redone.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How far through the audit log the committed index is.
+    pub fn watermark(&self) -> SearchResult<i64> {
+        let metas = self.index.load_metas()?;
+        Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
+    }
+
+    pub fn upsert(&self, d: &IndexedDocument) -> SearchResult<()> {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, &d.id);
+        for (pair, text) in [(f.title, &d.title), (f.body, &d.body), (f.fields, &d.fields), (f.attachments, &d.attachments)] {
+            doc.add_text(pair.gram, text);
+            doc.add_text(pair.seg, text);
+        }
+        doc.add_text(f.kind, &d.kind);
+        doc.add_text(f.department, &d.department);
+        doc.add_text(f.state, &d.state);
+        doc.add_text(f.classification, &d.classification);
+        doc.add_u64(f.rank, d.classification_rank);
+        doc.add_u64(f.year, d.year);
+        doc.add_u64(f.archived, d.archived as u64);
+        doc.add_text(f.created_at, &d.created_at);
+        let writer = self.writer();
+        writer.delete_term(Term::from_field_text(f.id, &d.id));
+        writer.add_document(doc)?;
+        Ok(())
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.writer().delete_term(Term::from_field_text(self.fields.id, id));
+    }
+
+    pub fn clear(&self) -> SearchResult<()> {
+        self.writer().delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Makes everything added so far durable and searchable, recording `watermark`.
+    pub fn commit(&self, watermark: i64) -> SearchResult<()> {
+        {
+            let mut writer = self.writer();
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&watermark.to_string());
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    pub fn document_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn search(&self, q: &IndexQuery<'_>) -> SearchResult<IndexResults> {
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        match self.build(q.query)? {
+            Some(query) => clauses.push((Occur::Must, query)),
+            None => return Ok(IndexResults { total: 0, hits: vec![], facets: Facets::default() }),
+        }
+        // Who may see what is part of the query, so counts, facets and pages agree with it.
+        clauses.push((Occur::Must, Box::new(RangeQuery::new(Bound::Unbounded, Bound::Included(Term::from_field_u64(f.rank, q.max_rank))))));
+        let exact = |field: Field, value: &str| -> Box<dyn TantivyQuery> { Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic)) };
+        if let Some(d) = q.only_department {
+            clauses.push((Occur::Must, exact(f.department, d)));
+        }
+        for (field, value) in [(f.kind, q.kind), (f.department, q.department), (f.state, q.state), (f.classification, q.classification)] {
+            if let Some(v) = value {
+                clauses.push((Occur::Must, exact(field, v)));
+            }
+        }
+        if let Some(year) = q.year {
+            clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.year, year), IndexRecordOption::Basic))));
+        }
+        if let Some(archived) = q.archived {
+            clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.archived, archived as u64), IndexRecordOption::Basic))));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_score();
+        let (total, top, facets) = searcher.search(&query, &(Count, top, FacetCollector))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            hits.push(IndexHit {
+                id: text(f.id),
+                title: text(f.title.gram),
+                kind: text(f.kind),
+                department: text(f.department),
+                classification: text(f.classification),
+                created_at: text(f.created_at),
+                score,
+            });
+        }
+        Ok(IndexResults { total, hits, facets })
+    }
+
+    /// The tantivy query for a query tree; `None` when it asks for nothing searchable (only
+    /// punctuation, say).
+    fn build(&self, q: &Query) -> SearchResult<Option<Box<dyn TantivyQuery>>> {
+        Ok(match q {
+            Query::Text { field, text } => self.text_query(*field, text),
+            Query::And(parts) => {
+                let mut clauses = Vec::new();
+                for part in parts {
+                    match part {
+                        Query::Not(inner) => {
+                            if let Some(q) = self.build(inner)? {
+                                clauses.push((Occur::MustNot, q));
+                            }
+                        }
+                        other => {
+                            if let Some(q) = self.build(other)? {
+                                clauses.push((Occur::Must, q));
+                            }
+                        }
+                    }
+                }
+                if clauses.iter().all(|(o, _)| *o == Occur::MustNot) {
+                    if clauses.is_empty() {
+                        return Ok(None);
+                    }
+                    clauses.push((Occur::Must, Box::new(AllQuery)));
+                }
+                Some(Box::new(BooleanQuery::new(clauses)))
+            }
+            Query::Or(parts) => {
+                let mut clauses = Vec::new();
+                for part in parts {
+                    if let Some(q) = self.build(part)? {
+                        clauses.push((Occur::Should, q));
+                    }
+                }
+                (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn TantivyQuery>)
+            }
+            Query::Not(inner) => self.build(inner)?.map(|q| Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn TantivyQuery>), (Occur::MustNot, q)])) as Box<dyn TantivyQuery>),
+        })
+    }
+
+    /// A word or phrase: it must occur as a contiguous run in one of the fields (the `gram`
+    /// fields decide), and jieba's words for it rank the matches (the `seg` fields).
+    fn text_query(&self, field: Option<SearchField>, text: &str) -> Option<Box<dyn TantivyQuery>> {
+        let grams = self.analyze(GRAM_QUERY, text);
+        if grams.is_empty() {
+            return None;
+        }
+        let words = self.analyze(SEG, text);
+        let targets: Vec<SearchField> = field.map_or(SearchField::ALL.to_vec(), |f| vec![f]);
+        let mut matches: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        let mut ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        for target in targets {
+            let pair = self.fields.text(target);
+            let q: Box<dyn TantivyQuery> = if grams.len() == 1 {
+                Box::new(TermQuery::new(Term::from_field_text(pair.gram, &grams[0].1), IndexRecordOption::WithFreqs))
+            } else {
+                Box::new(PhraseQuery::new_with_offset(grams.iter().map(|(p, t)| (*p, Term::from_field_text(pair.gram, t))).collect()))
+            };
+            matches.push((Occur::Should, q));
+            for (_, w) in &words {
+                ranking.push((Occur::Should, Box::new(TermQuery::new(Term::from_field_text(pair.seg, w), IndexRecordOption::WithFreqs))));
+            }
+        }
+        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(matches)))];
+        if !ranking.is_empty() {
+            clauses.push((Occur::Should, Box::new(BooleanQuery::new(ranking))));
+        }
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// (position, token) pairs of `text` under the named analyzer.
+    fn analyze(&self, analyzer: &str, text: &str) -> Vec<(usize, String)> {
+        let Some(mut analyzer) = self.index.tokenizers().get(analyzer) else { return vec![] };
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            out.push((t.position, t.text.clone()));
+        }
+        out
+    }
+}
+
+/// Counts matches by kind, department and year from the fast fields.
+struct FacetCollector;
+
+struct SegmentFacets {
+    kind: Option<StrColumn>,
+    department: Option<StrColumn>,
+    year: Column<u64>,
+    kind_counts: BTreeMap<u64, u64>,
+    department_counts: BTreeMap<u64, u64>,
+    year_counts: BTreeMap<u64, u64>,
+}
+
+impl Collector for FacetCollector {
+    type Fruit = Facets;
+    type Child = SegmentFacets;
+
+    fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<SegmentFacets> {
+        let fast = segment.fast_fields();
+        Ok(SegmentFacets {
+            kind: fast.str("kind")?,
+            department: fast.str("department")?,
+            year: fast.u64("year")?,
+            kind_counts: BTreeMap::new(),
+            department_counts: BTreeMap::new(),
+            year_counts: BTreeMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
+        let mut all = Facets::default();
+        for fruit in fruits {
+            for (target, part) in [(&mut all.kind, fruit.kind), (&mut all.department, fruit.department), (&mut all.year, fruit.year)] {
+                for (k, n) in part {
+                    *target.entry(k).or_default() += n;
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for SegmentFacets {
+    type Fruit = Facets;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for (column, counts) in [(&self.kind, &mut self.kind_counts), (&self.department, &mut self.department_counts)] {
+            if let Some(ord) = column.as_ref().and_then(|c| c.ords().first(doc)) {
+                *counts.entry(ord).or_default() += 1;
+            }
+        }
+        if let Some(year) = self.year.first(doc) {
+            *self.year_counts.entry(year).or_default() += 1;
+        }
+    }
+
+    fn harvest(self) -> Facets {
+        let names = |column: &Option<StrColumn>, counts: BTreeMap<u64, u64>| -> BTreeMap<String, u64> {
+            let mut out = BTreeMap::new();
+            let Some(column) = column else { return out };
+            for (ord, n) in counts {
+                let mut name = String::new();
+                if column.ord_to_str(ord, &mut name).unwrap_or(false) {
+                    out.insert(name, n);
+                }
+            }
+            out
+        };
+        Facets {
+            kind: names(&self.kind, self.kind_counts),
+            department: names(&self.department, self.department_counts),
+            year: self.year_counts.into_iter().map(|(y, n)| (y.to_string(), n)).collect(),
+        }
+    }
+}

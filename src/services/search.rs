@@ -1,0 +1,438 @@
+//! Search: keeping the index in step with the catalog, and answering queries within the
+//! caller's reach.
+//!
+//! The index follows the audit log, which records every write in the same transaction as the
+//! write itself: a follower task reads the events after the index's watermark every
+//! `FOLLOW_EVERY`, re-indexes the documents they name and commits with the new watermark. So
+//! an answered write is searchable within about a second, a restart catches up on whatever it
+//! missed, and no write path has to know about the index.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Henji, ServiceError, ServiceResult};
+use crate::domain::extract;
+use crate::domain::manifest::AttachmentRef;
+use crate::domain::people::{Classification, Principal};
+use crate::domain::search::{self as query_language, QueryError};
+use crate::resources::catalog::audit as audit_rows;
+use crate::resources::catalog::documents::{self as rows, DocumentRow};
+use crate::resources::search::{IndexQuery, IndexedDocument, SearchError, SearchIndex};
+
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// Audit events read per follower step.
+const FOLLOW_BATCH: i64 = 500;
+/// Documents re-indexed per commit during a rebuild.
+const REBUILD_BATCH: i64 = 500;
+/// Texts longer than this are indexed up to here (a body, or one attachment).
+const MAX_INDEXED_TEXT: u64 = 16 * 1024 * 1024;
+/// Attachments larger than this are not opened for text.
+const MAX_ATTACHMENT: u64 = 32 * 1024 * 1024;
+/// Deep pages cost as much as all the pages before them.
+pub const MAX_OFFSET: usize = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SearchStatus {
+    /// Not opened (a command-line tool that does not search).
+    Closed = 0,
+    Ready = 1,
+    Rebuilding = 2,
+    /// The index could not be opened or created; the reason is in the log.
+    Failed = 3,
+}
+
+/// The search index and its state, shared by every request.
+#[derive(Debug)]
+pub struct SearchEngine {
+    dir: PathBuf,
+    index: RwLock<Option<Arc<SearchIndex>>>,
+    status: AtomicU8,
+    /// The last audit event whose change is in the index (committed or about to be).
+    watermark: AtomicI64,
+    /// One indexing job at a time: the follower's step or a rebuild.
+    work: tokio::sync::Mutex<()>,
+}
+
+impl SearchEngine {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, index: RwLock::new(None), status: AtomicU8::new(SearchStatus::Closed as u8), watermark: AtomicI64::new(0), work: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn status(&self) -> SearchStatus {
+        match self.status.load(Ordering::Acquire) {
+            1 => SearchStatus::Ready,
+            2 => SearchStatus::Rebuilding,
+            3 => SearchStatus::Failed,
+            _ => SearchStatus::Closed,
+        }
+    }
+
+    fn set_status(&self, s: SearchStatus) {
+        self.status.store(s as u8, Ordering::Release);
+    }
+
+    fn index(&self) -> Option<Arc<SearchIndex>> {
+        self.index.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_index(&self, index: Arc<SearchIndex>) {
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = Some(index);
+    }
+}
+
+impl From<SearchError> for ServiceError {
+    fn from(e: SearchError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+impl From<QueryError> for ServiceError {
+    fn from(e: QueryError) -> Self {
+        ServiceError::BadQuery(e.to_string())
+    }
+}
+
+/// `GET /api/v1/search` after its parameters are parsed.
+#[derive(Clone, Debug, Default)]
+pub struct SearchRequest {
+    pub q: String,
+    pub kind: Option<String>,
+    pub department: Option<String>,
+    pub state: Option<String>,
+    pub classification: Option<Classification>,
+    pub year: Option<u64>,
+    pub archived: Option<bool>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    pub document: String,
+    pub title: String,
+    pub score: f32,
+    /// Matches in `<mark>`, everything else HTML-escaped.
+    pub snippet: String,
+    pub kind: String,
+    pub department: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SearchFacets {
+    pub kind: BTreeMap<String, u64>,
+    pub department: BTreeMap<String, u64>,
+    pub year: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SearchAnswer {
+    pub total: usize,
+    pub hits: Vec<SearchHit>,
+    pub facets: SearchFacets,
+}
+
+impl Henji {
+    /// Opens the index (or, if it is missing or unreadable, creates it and rebuilds it in the
+    /// background) and starts following the catalog. For `serve`.
+    pub async fn start_search(&self) {
+        let dir = self.search.dir.clone();
+        let opened = tokio::task::spawn_blocking(move || SearchIndex::open(&dir)).await;
+        match opened {
+            Ok(Ok(index)) => {
+                let watermark = index.watermark().unwrap_or(0);
+                self.search.watermark.store(watermark, Ordering::Release);
+                self.search.set_index(Arc::new(index));
+                self.search.set_status(SearchStatus::Ready);
+                tracing::info!(documents = self.search.index().map_or(0, |i| i.document_count()), watermark, "search index opened");
+            }
+            Ok(Err(e @ SearchError::Locked(_))) => {
+                tracing::error!(error = %e, "search is off in this process");
+                self.search.set_status(SearchStatus::Failed);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, dir = %self.search.dir.display(), "search index missing or unreadable; rebuilding it");
+                let henji = self.clone();
+                self.search.set_status(SearchStatus::Rebuilding);
+                tokio::spawn(async move {
+                    if let Err(e) = henji.rebuild_search(true).await {
+                        tracing::error!(error = %e, "search index rebuild failed");
+                        henji.search.set_status(SearchStatus::Failed);
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "search index could not be opened");
+                self.search.set_status(SearchStatus::Failed);
+            }
+        }
+        let henji = self.clone();
+        tokio::spawn(async move { henji.follow_catalog().await });
+    }
+
+    async fn follow_catalog(&self) {
+        loop {
+            tokio::time::sleep(FOLLOW_EVERY).await;
+            if self.search.status() != SearchStatus::Ready {
+                continue;
+            }
+            let _work = self.search.work.lock().await;
+            if let Err(e) = self.follow_step().await {
+                tracing::warn!(error = %e, "search index update failed; retrying");
+            }
+        }
+    }
+
+    /// Re-indexes the documents named by the audit events after the watermark.
+    async fn follow_step(&self) -> ServiceResult<()> {
+        let Some(index) = self.search.index() else { return Ok(()) };
+        let after = self.search.watermark.load(Ordering::Acquire);
+        let events = audit_rows::document_events_after(&mut *self.catalog.reader().acquire().await?, after, FOLLOW_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.0) else { return Ok(()) };
+        // Reads of classified documents are audited too; they change nothing.
+        let changed: BTreeSet<String> = events.into_iter().filter(|(_, _, action)| !action.ends_with(".read")).map(|(_, id, _)| id).collect();
+        if !changed.is_empty() {
+            let mut batch = Vec::with_capacity(changed.len());
+            for id in &changed {
+                batch.push((id.clone(), self.indexed_document(id).await?));
+            }
+            tokio::task::spawn_blocking(move || -> Result<(), SearchError> {
+                for (id, doc) in batch {
+                    match doc {
+                        Some(d) => index.upsert(&d)?,
+                        None => index.remove(&id),
+                    }
+                }
+                index.commit(last)
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("indexing failed: {e}")))??;
+        }
+        self.search.watermark.store(last, Ordering::Release);
+        Ok(())
+    }
+
+    /// Rebuilds the index from the catalog and the object store. `fresh`: throw the folder
+    /// away first (it was missing or unreadable). Returns the number of documents indexed.
+    pub async fn rebuild_search(&self, fresh: bool) -> ServiceResult<u64> {
+        let _work = self.search.work.lock().await;
+        self.search.set_status(SearchStatus::Rebuilding);
+        let index = match (fresh, self.search.index()) {
+            (false, Some(index)) => index,
+            (false, None) => {
+                let dir = self.search.dir.clone();
+                // Unreadable: made anew. In use by another process: left alone.
+                let opened = tokio::task::spawn_blocking(move || match SearchIndex::open(&dir) {
+                    Err(SearchError::Locked(why)) => Err(SearchError::Locked(why)),
+                    Err(_) => SearchIndex::create(&dir),
+                    ok => ok,
+                })
+                    .await
+                    .map_err(|e| ServiceError::Internal(e.to_string()))??;
+                Arc::new(opened)
+            }
+            (true, _) => {
+                let dir = self.search.dir.clone();
+                Arc::new(tokio::task::spawn_blocking(move || SearchIndex::create(&dir)).await.map_err(|e| ServiceError::Internal(e.to_string()))??)
+            }
+        };
+        self.search.set_index(index.clone());
+        // Changes after this point are in the audit log past `upto`; the follower takes them.
+        let upto = audit_rows::last_seq(&mut *self.catalog.reader().acquire().await?).await?;
+        index.clear()?;
+        let mut after = String::new();
+        let mut count = 0u64;
+        loop {
+            let ids = rows::live_document_ids(&mut *self.catalog.reader().acquire().await?, &after, REBUILD_BATCH).await?;
+            let Some(last) = ids.last().cloned() else { break };
+            let mut batch = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(d) = self.indexed_document(id).await? {
+                    batch.push(d);
+                }
+            }
+            count += batch.len() as u64;
+            let index = index.clone();
+            tokio::task::spawn_blocking(move || batch.iter().try_for_each(|d| index.upsert(d))).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
+            after = last;
+        }
+        let committed = index.clone();
+        tokio::task::spawn_blocking(move || committed.commit(upto)).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
+        self.search.watermark.store(upto, Ordering::Release);
+        self.search.set_status(SearchStatus::Ready);
+        tracing::info!(documents = count, "search index rebuilt");
+        Ok(count)
+    }
+
+    /// Starts a rebuild in the background (administrators: `POST /api/v1/admin/reindex`).
+    pub async fn request_reindex(&self, who: &Principal) -> ServiceResult<()> {
+        if !who.is_admin() {
+            return Err(ServiceError::Forbidden("rebuilding the search index is for administrators".into()));
+        }
+        if self.search.status() == SearchStatus::Closed {
+            return Err(ServiceError::Unavailable("search is not running in this process".into()));
+        }
+        let at = super::now();
+        let mut tx = self.catalog.begin_write().await?;
+        self.audit(&mut tx, &at, who, "search.reindex", "search".into(), None, serde_json::json!({})).await?;
+        tx.commit().await?;
+        let henji = self.clone();
+        self.search.set_status(SearchStatus::Rebuilding);
+        tokio::spawn(async move {
+            if let Err(e) = henji.rebuild_search(false).await {
+                tracing::error!(error = %e, "search index rebuild failed");
+                henji.search.set_status(SearchStatus::Failed);
+            }
+        });
+        Ok(())
+    }
+
+    /// What the index holds of a document, or `None` if it is gone.
+    ///
+    /// Sensitive fields never reach the index; of a classified document only the title and
+    /// the non-sensitive fields do (its text waits for the sealed index).
+    async fn indexed_document(&self, id: &str) -> ServiceResult<Option<IndexedDocument>> {
+        let Some(row) = rows::document(&mut *self.catalog.reader().acquire().await?, id).await? else { return Ok(None) };
+        if row.deleted_at.is_some() {
+            return Ok(None);
+        }
+        let classification: Classification = row.classification.parse().map_err(|_| ServiceError::Internal(format!("document {id}: classification {:?}", row.classification)))?;
+        let mut doc = IndexedDocument {
+            id: row.id.clone(),
+            title: row.title.clone(),
+            fields: self.searchable_fields(&row),
+            kind: row.kind.clone(),
+            department: row.department.clone(),
+            state: row.state.clone(),
+            classification: row.classification.clone(),
+            classification_rank: classification.rank().max(0) as u64,
+            year: row.created_at.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0),
+            archived: row.state == "archived",
+            created_at: row.created_at.clone(),
+            ..Default::default()
+        };
+        if !classification.is_classified() {
+            doc.body = self.head_text(&row).await?.to_string();
+            doc.attachments = self.attachment_text(&row).await?;
+        }
+        Ok(Some(doc))
+    }
+
+    /// The values of the fields the kind does not mark sensitive, one per line.
+    fn searchable_fields(&self, row: &DocumentRow) -> String {
+        let sensitive = self.kinds.get(&row.kind).map(|k| k.sensitive_fields()).unwrap_or_default();
+        let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+        let mut out = String::new();
+        for (name, value) in fields {
+            if sensitive.contains(&name) {
+                continue;
+            }
+            match value {
+                serde_json::Value::String(s) => out.push_str(&s),
+                serde_json::Value::Null => continue,
+                other => out.push_str(&other.to_string()),
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    async fn head_text(&self, row: &DocumentRow) -> ServiceResult<Arc<str>> {
+        let head = rows::revision(&mut *self.catalog.reader().acquire().await?, &row.id, &row.head_revision).await?;
+        match head {
+            Some(revision) => match self.revision_text(&revision, MAX_INDEXED_TEXT).await {
+                // A body too long to index whole is still found by its title and fields.
+                Err(ServiceError::Invalid { .. }) => Ok(Arc::from("")),
+                other => other,
+            },
+            None => Ok(Arc::from("")),
+        }
+    }
+
+    async fn attachment_text(&self, row: &DocumentRow) -> ServiceResult<String> {
+        let attachments: Vec<AttachmentRef> = serde_json::from_str(&row.attachments).unwrap_or_default();
+        let mut out = String::new();
+        for a in attachments {
+            let Some(source) = extract::text_source(&a.media_type, &a.name) else { continue };
+            if a.size > MAX_ATTACHMENT {
+                continue;
+            }
+            let bytes = self.blobs.get_bytes(&a.sha256).await?;
+            if let Some(text) = tokio::task::spawn_blocking(move || extract::extract(source, &bytes)).await.map_err(|e| ServiceError::Internal(e.to_string()))? {
+                let cut = text.char_indices().nth(MAX_INDEXED_TEXT as usize / 3).map_or(text.len(), |(i, _)| i);
+                out.push_str(&text[..cut]);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+
+    /// Documents matching `req` that `who` may read, best first.
+    pub async fn search(&self, who: &Principal, req: &SearchRequest) -> ServiceResult<SearchAnswer> {
+        let query = query_language::parse(&req.q)?;
+        if req.offset > MAX_OFFSET {
+            return Err(ServiceError::invalid("offset", format!("at most {MAX_OFFSET}; narrow the search instead")));
+        }
+        let index = match (self.search.status(), self.search.index()) {
+            (SearchStatus::Ready, Some(index)) => index,
+            (SearchStatus::Rebuilding, _) => return Err(ServiceError::Unavailable("the search index is being rebuilt; try again shortly".into())),
+            _ => return Err(ServiceError::Unavailable("search is not available; see /healthz".into())),
+        };
+        let only_department = if who.is_admin() { None } else { Some(who.department.clone()) };
+        let (max_rank, request, parsed) = (who.clearance.rank().max(0) as u64, req.clone(), query.clone());
+        let classification = request.classification.map(|c| c.as_str());
+        let results = tokio::task::spawn_blocking(move || {
+            index.search(&IndexQuery {
+                query: &parsed,
+                max_rank,
+                only_department: only_department.as_deref(),
+                kind: request.kind.as_deref(),
+                department: request.department.as_deref(),
+                state: request.state.as_deref(),
+                classification,
+                year: request.year,
+                archived: request.archived,
+                limit: request.limit,
+                offset: request.offset,
+            })
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("search failed: {e}")))??;
+
+        let needles = query_language::positive_texts(&query);
+        let mut hits = Vec::with_capacity(results.hits.len());
+        for hit in results.hits {
+            let classified = hit.classification.parse::<Classification>().map(|c| c.is_classified()).unwrap_or(true);
+            // A classified document's text is not shown in a list (reading it is audited).
+            let text = if classified { Arc::from(hit.title.as_str()) } else { self.snippet_source(&hit.id).await.unwrap_or_else(|_| Arc::from(hit.title.as_str())) };
+            let mut snippet = query_language::snippet(&text, &needles, 120);
+            if !snippet.contains("<mark>") {
+                snippet = query_language::snippet(&hit.title, &needles, 120);
+            }
+            hits.push(SearchHit { document: hit.id, title: hit.title, score: hit.score, snippet, kind: hit.kind, department: hit.department, created_at: hit.created_at });
+        }
+        let f = results.facets;
+        Ok(SearchAnswer { total: results.total, hits, facets: SearchFacets { kind: f.kind, department: f.department, year: f.year } })
+    }
+
+    async fn snippet_source(&self, id: &str) -> ServiceResult<Arc<str>> {
+        let row = rows::document(&mut *self.catalog.reader().acquire().await?, id).await?.ok_or(ServiceError::NotFound("document"))?;
+        self.head_text(&row).await
+    }
+
+    /// For `/healthz`: `None` when search is fine or not running here.
+    pub fn search_health(&self) -> Option<&'static str> {
+        match self.search.status() {
+            SearchStatus::Ready | SearchStatus::Closed => None,
+            SearchStatus::Rebuilding => Some("rebuilding"),
+            SearchStatus::Failed => Some("failed"),
+        }
+    }
+}
