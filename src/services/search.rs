@@ -158,7 +158,11 @@ impl Henji {
                 self.search.set_status(SearchStatus::Failed);
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, dir = %self.search.dir.display(), "search index missing or unreadable; rebuilding it");
+                if self.search.dir.exists() {
+                    tracing::warn!(error = %e, dir = %self.search.dir.display(), "search index unreadable; rebuilding it");
+                } else {
+                    tracing::info!(dir = %self.search.dir.display(), "creating the search index");
+                }
                 let henji = self.clone();
                 self.search.set_status(SearchStatus::Rebuilding);
                 tokio::spawn(async move {
