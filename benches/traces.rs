@@ -18,52 +18,7 @@ use serde_json::{Value, json};
 use similar::TextDiff;
 
 mod support;
-use support::{ADMIN_PASSWORD, start_server, wrk};
-
-/// A small deterministic generator (xorshift64*), so every run diffs the same texts.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-const WORDS: &[&str] = &[
-    "关于", "进一步", "加强", "全市", "财政", "预算", "管理", "工作", "的", "通知", "各区", "人民政府", "市政府", "各部门", "各直属机构", "为", "贯彻落实", "有关", "要求", "切实", "做好", "年度", "资金",
-    "使用", "监督", "检查", "现", "将", "事项", "如下", "严格", "执行", "制度", "规定", "按照", "程序", "办理", "及时", "报送", "材料", "单位", "负责人", "会议", "研究", "决定", "同意", "2026年", "第三季度",
-    "项目", "审核", "落实", "责任", "确保", "安全", "规范", "高效", "运行", "budget", "GB/T 9704",
-];
-const MARKS: &[&str] = &["，", "，", "，", "、", "；", "。"];
-
-/// Chinese prose of about `chars` characters: sentences of words and commas, a paragraph
-/// break every few sentences.
-fn prose(rng: &mut Rng, chars: usize) -> String {
-    let mut text = String::new();
-    let mut count = 0;
-    while count < chars {
-        let word = WORDS[rng.below(WORDS.len())];
-        text.push_str(word);
-        count += word.chars().count();
-        if rng.below(4) == 0 {
-            let mark = MARKS[rng.below(MARKS.len())];
-            text.push_str(mark);
-            count += 1;
-            if mark == "。" && rng.below(4) == 0 {
-                text.push('\n');
-                count += 1;
-            }
-        }
-    }
-    text
-}
+use support::{ADMIN_PASSWORD, Rng, WORDS, prose, start_server, wrk};
 
 /// `edits` scattered edits (insert, delete or replace a few characters) at random places.
 fn edit(rng: &mut Rng, text: &str, edits: usize) -> String {

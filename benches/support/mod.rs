@@ -1,4 +1,8 @@
-//! What the benchmarks share: the release `henji` binary on loopback, and wrk.
+//! What the benchmarks share: the release `henji` binary on loopback, wrk, and generated
+//! Chinese official-document prose.
+
+// Each bench uses part of this module.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -67,3 +71,47 @@ pub fn wrk(url: &str, token: &str, connections: u32, script: Option<&std::path::
     Some((rps, ms("50%")?, ms("99%")?))
 }
 
+/// A small deterministic generator (xorshift64*), so every run diffs the same texts.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+pub const WORDS: &[&str] = &[
+    "关于", "进一步", "加强", "全市", "财政", "预算", "管理", "工作", "的", "通知", "各区", "人民政府", "市政府", "各部门", "各直属机构", "为", "贯彻落实", "有关", "要求", "切实", "做好", "年度", "资金",
+    "使用", "监督", "检查", "现", "将", "事项", "如下", "严格", "执行", "制度", "规定", "按照", "程序", "办理", "及时", "报送", "材料", "单位", "负责人", "会议", "研究", "决定", "同意", "2026年", "第三季度",
+    "项目", "审核", "落实", "责任", "确保", "安全", "规范", "高效", "运行", "budget", "GB/T 9704",
+];
+pub const MARKS: &[&str] = &["，", "，", "，", "、", "；", "。"];
+
+/// Chinese prose of about `chars` characters: sentences of words and commas, a paragraph
+/// break every few sentences.
+pub fn prose(rng: &mut Rng, chars: usize) -> String {
+    let mut text = String::new();
+    let mut count = 0;
+    while count < chars {
+        let word = WORDS[rng.below(WORDS.len())];
+        text.push_str(word);
+        count += word.chars().count();
+        if rng.below(4) == 0 {
+            let mark = MARKS[rng.below(MARKS.len())];
+            text.push_str(mark);
+            count += 1;
+            if mark == "。" && rng.below(4) == 0 {
+                text.push('\n');
+                count += 1;
+            }
+        }
+    }
+    text
+}

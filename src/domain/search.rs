@@ -198,43 +198,61 @@ pub fn positive_texts(q: &Query) -> Vec<&str> {
     }
 }
 
-/// A snippet of `text` around the first matches of `needles` (case-insensitive), about
-/// `width` characters, HTML-escaped, with every match in `<mark>`.
+/// A snippet of `text` around the first match of any of `needles` (ASCII letters match in
+/// any case), about `width` characters, HTML-escaped, with every match in `<mark>`.
+///
+/// Byte offsets are kept throughout (ASCII lower-casing never changes a length), so the cost
+/// is a substring search per needle plus the window, not a pass over every character.
 pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let lower: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
-    let needles: Vec<Vec<char>> = needles
-        .iter()
-        .map(|n| n.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_lowercase().next().unwrap_or(c)).collect::<Vec<char>>())
-        .filter(|n| !n.is_empty())
-        .collect();
-    let mut marked = vec![false; chars.len()];
-    let mut first: Option<usize> = None;
-    for needle in &needles {
-        let mut at = 0;
-        while at + needle.len() <= lower.len() {
-            if lower[at..at + needle.len()] == needle[..] {
-                marked[at..at + needle.len()].iter_mut().for_each(|m| *m = true);
-                first = Some(first.map_or(at, |f: usize| f.min(at)));
-                at += needle.len();
-            } else {
-                at += 1;
-            }
+    let needles: Vec<String> = needles.iter().map(|n| n.split_whitespace().collect::<String>().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
+    let folded;
+    let hay: &str = if needles.iter().any(|n| n.bytes().any(|b| b.is_ascii_alphabetic())) {
+        folded = text.to_ascii_lowercase();
+        &folded
+    } else {
+        text
+    };
+    let first = needles.iter().filter_map(|n| hay.find(n.as_str())).min();
+    // The window: a quarter of it before the first match.
+    let start = match first {
+        Some(at) => text[..at].char_indices().rev().nth(width / 4).map_or(0, |(i, _)| i),
+        None => 0,
+    };
+    let end = text[start..].char_indices().nth(width).map_or(text.len(), |(i, _)| start + i);
+    let mut marks: Vec<(usize, usize)> = Vec::new();
+    for n in &needles {
+        for (at, m) in hay[start..end].match_indices(n.as_str()) {
+            marks.push((start + at, start + at + m.len()));
         }
     }
-    let start = first.map_or(0, |f| f.saturating_sub(width / 4));
-    let end = (start + width).min(chars.len());
-    let mut out = String::new();
+    marks.sort_unstable();
+    let mut out = String::with_capacity((end - start) + 32);
     if start > 0 {
         out.push('…');
     }
-    let mut open = false;
-    for i in start..end {
-        if marked[i] != open {
-            out.push_str(if marked[i] { "<mark>" } else { "</mark>" });
-            open = marked[i];
+    let mut at = start;
+    for (from, to) in marks {
+        if to <= at {
+            continue;
         }
-        match chars[i] {
+        let from = from.max(at);
+        escape_into(&text[at..from], &mut out);
+        out.push_str("<mark>");
+        escape_into(&text[from..to], &mut out);
+        out.push_str("</mark>");
+        at = to;
+    }
+    escape_into(&text[at..end], &mut out);
+    if end < text.len() {
+        out.push('…');
+    }
+    // Adjacent marks read as one.
+    out.replace("</mark><mark>", "")
+}
+
+fn escape_into(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -244,13 +262,6 @@ pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
             c => out.push(c),
         }
     }
-    if open {
-        out.push_str("</mark>");
-    }
-    if end < chars.len() {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -302,5 +313,9 @@ mod tests {
         let long: String = "无关内容。".repeat(100) + "关键词" + &"其后内容。".repeat(100);
         let s = snippet(&long, &["关键词"], 40);
         assert!(s.starts_with('…') && s.ends_with('…') && s.contains("<mark>关键词</mark>"), "{s}");
+        assert_eq!(s.chars().filter(|c| *c != '…').count(), 40 + "<mark></mark>".len());
+        // Overlapping needles give one mark; no match gives the start of the text.
+        assert_eq!(snippet("年度预算编制", &["预算", "算编"], 100), "年度<mark>预算编</mark>制");
+        assert_eq!(snippet("甲乙丙", &["丁"], 2), "甲乙…");
     }
 }

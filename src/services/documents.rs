@@ -488,15 +488,7 @@ impl Henji {
             .map_err(|d| ServiceError::from_denied(d, "document"))?;
         let rev: RevisionId = rev.parse().map_err(|_| ServiceError::NotFound("revision"))?;
         let rev = rev.to_string();
-        let body = match self.caches.revision_body(&doc, &rev) {
-            Some(body) => body,
-            None => {
-                let row = rows::revision(&mut *self.catalog.reader().acquire().await?, &doc, &rev).await?.ok_or(ServiceError::NotFound("revision"))?;
-                let body = row.body_sha256.map(|d| d.parse::<Sha256Digest>()).transpose().map_err(|_| ServiceError::Internal("bad body digest in catalog".into()))?;
-                self.caches.put_revision_body(doc.clone(), rev.clone(), body);
-                body
-            }
-        };
+        let body = self.body_digest(&doc, &rev).await?;
         self.audit_if_classified(who, &doc, facts.classification, "body.read", format!("document/{doc}/revisions/{rev}/body")).await?;
         let Some(digest) = body else { return Ok(body_download(Bytes::new())) };
         if let Some(bytes) = self.caches.body(&digest) {
@@ -514,6 +506,17 @@ impl Henji {
         }
         self.caches.put_body(digest, bytes.clone());
         Ok(body_download(bytes))
+    }
+
+    /// The body digest of a revision (`None`: it has no body), cached: revisions never change.
+    pub(super) async fn body_digest(&self, doc: &str, rev: &str) -> ServiceResult<Option<Sha256Digest>> {
+        if let Some(body) = self.caches.revision_body(doc, rev) {
+            return Ok(body);
+        }
+        let row = rows::revision(&mut *self.catalog.reader().acquire().await?, doc, rev).await?.ok_or(ServiceError::NotFound("revision"))?;
+        let body = row.body_sha256.map(|d| d.parse::<Sha256Digest>()).transpose().map_err(|_| ServiceError::Internal("bad body digest in catalog".into()))?;
+        self.caches.put_revision_body(doc.to_owned(), rev.to_owned(), body);
+        Ok(body)
     }
 
     /// Department, classification, deletion and head of a document, cached; deletion and new

@@ -426,9 +426,13 @@ impl Henji {
         Ok(SearchAnswer { total: results.total, hits, facets: SearchFacets { kind: f.kind, department: f.department, year: f.year } })
     }
 
+    /// The head body a snippet is cut from, through the read caches (no SQL once warm).
     async fn snippet_source(&self, id: &str) -> ServiceResult<Arc<str>> {
-        let row = rows::document(&mut *self.catalog.reader().acquire().await?, id).await?.ok_or(ServiceError::NotFound("document"))?;
-        self.head_text(&row).await
+        let facts = self.access_facts(id).await?;
+        match self.body_digest(id, &facts.head_revision).await? {
+            Some(digest) => Ok(self.body_text(&digest, MAX_INDEXED_TEXT).await?.unwrap_or_else(|| Arc::from(""))),
+            None => Ok(Arc::from("")),
+        }
     }
 
     /// For `/healthz`: `None` when search is fine or not running here.

@@ -332,24 +332,32 @@ impl Henji {
     pub(super) async fn revision_text(&self, revision: &RevisionRow, limit: u64) -> ServiceResult<Arc<str>> {
         let Some(hex) = &revision.body_sha256 else { return Ok(Arc::from("")) };
         let digest: Sha256Digest = hex.parse().map_err(|_| ServiceError::Internal(format!("bad body digest in catalog for revision {}", revision.id)))?;
-        let bytes = match self.caches.body(&digest) {
+        self.body_text(&digest, limit).await?.ok_or_else(|| {
+            ServiceError::invalid("to", format!("the texts of this range exceed {} MiB; traces are drawn for less, so choose a shorter range", MAX_TRACED_TEXT >> 20))
+        })
+    }
+
+    /// A body blob as text, checked against its digest and kept if small; `None` if it is
+    /// longer than `limit` bytes (then it is not read).
+    pub(super) async fn body_text(&self, digest: &Sha256Digest, limit: u64) -> ServiceResult<Option<Arc<str>>> {
+        let bytes = match self.caches.body(digest) {
             Some(bytes) => bytes,
             None => {
-                let (size, stream) = self.blobs.get(&digest).await?;
+                let (size, stream) = self.blobs.get(digest).await?;
                 if size > limit {
-                    return Err(ServiceError::invalid("to", format!("the texts of this range exceed {} MiB; traces are drawn for less, so choose a shorter range", MAX_TRACED_TEXT >> 20)));
+                    return Ok(None);
                 }
                 let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(stream).await?;
                 let bytes = bytes::Bytes::from(chunks.concat());
-                if Sha256Digest::of(&bytes) != digest {
+                if Sha256Digest::of(&bytes) != *digest {
                     return Err(ServiceError::Integrity(format!("blob {digest} does not match its digest")));
                 }
-                self.caches.put_body(digest, bytes.clone());
+                self.caches.put_body(*digest, bytes.clone());
                 bytes
             }
         };
-        let text = std::str::from_utf8(&bytes).map_err(|_| ServiceError::Integrity(format!("the body of revision {} is not UTF-8 text", revision.id)))?;
-        Ok(Arc::from(text))
+        let text = std::str::from_utf8(&bytes).map_err(|_| ServiceError::Integrity(format!("body blob {digest} is not UTF-8 text")))?;
+        Ok(Some(Arc::from(text)))
     }
 
     /// The authors of the marking revisions in order of their first revision, each in a colour

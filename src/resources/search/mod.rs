@@ -124,14 +124,15 @@ struct Fields {
 
 fn schema() -> Schema {
     let mut b = Schema::builder();
-    let text = |tokenizer: &str, stored: bool| {
-        let options = TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqsAndPositions));
+    // Phrases are matched on the gram fields only, so only they keep positions.
+    let text = |tokenizer: &str, record: IndexRecordOption, stored: bool| {
+        let options = TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(record));
         if stored { options.set_stored() } else { options }
     };
     b.add_text_field("id", STRING | STORED);
     for (name, stored) in [("title", true), ("body", false), ("fields", false), ("attachments", false)] {
-        b.add_text_field(&format!("{name}_gram"), text(GRAM, stored));
-        b.add_text_field(&format!("{name}_seg"), text(SEG, false));
+        b.add_text_field(&format!("{name}_gram"), text(GRAM, IndexRecordOption::WithFreqsAndPositions, stored));
+        b.add_text_field(&format!("{name}_seg"), text(SEG, IndexRecordOption::WithFreqs, false));
     }
     for name in ["kind", "department", "state", "classification"] {
         b.add_text_field(name, TextOptions::from(STRING | STORED).set_fast("raw"));

@@ -1,0 +1,359 @@
+//! Search benchmarks (issue: search). On a generated corpus of Chinese documents of about
+//! 5,000 characters (100,000 by default; `HENJI_BENCH_DOCS` changes it):
+//!
+//! 1. indexing rate into the tantivy index (documents/s and MB/s of text);
+//! 2. index size next to the raw text size;
+//! 3. latency of 200 mixed queries in process (p50, p99), with permissions and facets;
+//! 4. the same corpus and queries over HTTP at 16 concurrent clients (wrk), the documents
+//!    registered through the API and indexed by the server itself;
+//! 5. SQLite FTS5 with the trigram tokenizer on the first `HENJI_BENCH_FTS_DOCS` documents
+//!    (5,000 by default: FTS5 indexes Chinese at tens of documents a second here), the same
+//!    queries, and the ratios.
+//!
+//! Run: `cargo bench --bench search`.
+
+use std::time::Instant;
+
+use henji::domain::search::parse;
+use henji::resources::search::{IndexQuery, IndexedDocument, SearchIndex};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+mod support;
+use support::{ADMIN_PASSWORD, Rng, start_server, wrk};
+
+const KINDS: &[&str] = &["incoming", "outgoing", "customer-file"];
+const DEPARTMENTS: &[&str] = &["BGS", "CWB", "GCB", "RSB"];
+const LATIN: &[&str] = &["budget", "report", "GB/T 9704", "2026年", "ISO 15489", "review"];
+
+/// Words of one to four characters from the 3,500 most common CJK code points, drawn with
+/// Zipf-like frequencies, so that some words are everywhere and most are rare.
+struct Corpus {
+    words: Vec<String>,
+    cumulative: Vec<f64>,
+}
+
+impl Corpus {
+    fn new(rng: &mut Rng) -> Self {
+        let chars: Vec<char> = (0..3500u32).filter_map(|i| char::from_u32(0x4E00 + i * 5)).collect();
+        let words: Vec<String> = (0..20_000).map(|_| (0..1 + rng.below(3)).map(|_| chars[rng.below(chars.len())]).collect()).collect();
+        let mut total = 0.0;
+        let cumulative = (1..=words.len()).map(|r| {
+            total += 1.0 / r as f64;
+            total
+        });
+        Self { cumulative: cumulative.collect(), words }
+    }
+
+    fn word(&self, rng: &mut Rng) -> &str {
+        let last = self.cumulative.last().copied().unwrap_or(1.0);
+        let u = (rng.next() % 1_000_000_007) as f64 / 1_000_000_007.0 * last;
+        let i = self.cumulative.partition_point(|c| *c < u).min(self.words.len() - 1);
+        &self.words[i]
+    }
+
+    fn text(&self, rng: &mut Rng, chars: usize) -> String {
+        let mut out = String::with_capacity(chars * 3);
+        let mut n = 0;
+        while n < chars {
+            if rng.below(40) == 0 {
+                out.push_str(LATIN[rng.below(LATIN.len())]);
+                n += 4;
+            } else {
+                let w = self.word(rng);
+                out.push_str(w);
+                n += w.chars().count();
+            }
+            match rng.below(12) {
+                0 => out.push('，'),
+                1 => out.push('。'),
+                _ => continue,
+            }
+            n += 1;
+        }
+        out
+    }
+}
+
+fn document(corpus: &Corpus, rng: &mut Rng, n: usize) -> IndexedDocument {
+    let (title_chars, body_chars) = (12 + rng.below(12), 4500 + rng.below(1000));
+    IndexedDocument {
+        id: format!("{n:026}"),
+        title: corpus.text(rng, title_chars),
+        body: corpus.text(rng, body_chars),
+        fields: format!("{}\n{}", corpus.text(rng, 6), corpus.text(rng, 8)),
+        attachments: String::new(),
+        kind: KINDS[n % KINDS.len()].into(),
+        department: DEPARTMENTS[n % DEPARTMENTS.len()].into(),
+        state: "registered".into(),
+        classification: if n % 5 == 0 { "public" } else { "internal" }.into(),
+        classification_rank: if n % 5 == 0 { 0 } else { 1 },
+        year: 2000 + (n % 27) as u64,
+        archived: n % 7 == 0,
+        created_at: "2026-11-23T00:00:00.000Z".into(),
+    }
+}
+
+/// 200 queries of the kinds archivists type: substrings of one to four characters, two words,
+/// phrases, OR, NOT, mixed Chinese and Latin, a field prefix.
+fn queries(corpus: &Corpus, rng: &mut Rng) -> Vec<String> {
+    let sample = |len: usize, rng: &mut Rng| -> String {
+        loop {
+            let text = corpus.text(rng, 40);
+            let chars: Vec<char> = text.chars().filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c)).collect();
+            if chars.len() >= len {
+                let at = rng.below(chars.len() - len + 1);
+                return chars[at..at + len].iter().collect();
+            }
+        }
+    };
+    let mut out = Vec::new();
+    for i in 0..200 {
+        let q = match i % 8 {
+            0 | 1 | 2 => sample(1 + i % 4, rng),
+            3 => format!("{} {}", sample(2, rng), sample(2, rng)),
+            4 => format!("\"{}\"", sample(4, rng)),
+            5 => format!("{} OR {}", sample(3, rng), sample(3, rng)),
+            6 => format!("{} -{}", sample(2, rng), sample(2, rng)),
+            _ => format!("{} {} budget", LATIN[3], sample(2, rng)),
+        };
+        out.push(if i % 25 == 0 { format!("title:{}", sample(2, rng)) } else { q });
+    }
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn main() {
+    let docs: usize = std::env::var("HENJI_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let fts_docs: usize = std::env::var("HENJI_BENCH_FTS_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000).min(docs);
+    println!("henji search benchmarks: {docs} generated documents of about 5,000 characters ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let mut rng = Rng(0xC0FFEE);
+    let corpus = Corpus::new(&mut rng);
+
+    // 1. Indexing.
+    let dir = tempfile::tempdir().unwrap();
+    let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+    let started = Instant::now();
+    let mut raw_bytes = 0u64;
+    let mut doc_rng = Rng(42);
+    for n in 0..docs {
+        let d = document(&corpus, &mut doc_rng, n);
+        raw_bytes += (d.title.len() + d.body.len() + d.fields.len()) as u64;
+        index.upsert(&d).unwrap();
+        if n % 20_000 == 19_999 {
+            index.commit(n as i64).unwrap();
+        }
+    }
+    index.commit(docs as i64).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!("index : {:.0} documents/s, {:.1} MB/s of text ({docs} documents, {:.0} MB, {secs:.1} s; target >= 1,000 documents/s)", docs as f64 / secs, raw_bytes as f64 / 1e6 / secs, raw_bytes as f64 / 1e6);
+    let size: u64 = walk(&dir.path().join("index"));
+    println!("size  : index {:.0} MB for {:.0} MB of text: {:.2} x (target <= 1.5 x)", size as f64 / 1e6, raw_bytes as f64 / 1e6, size as f64 / raw_bytes as f64);
+
+    // 3. Queries in process, as a staff member of one department cleared to internal.
+    let queries = queries(&corpus, &mut Rng(7));
+    let mut times = Vec::new();
+    let mut totals = Vec::new();
+    for _ in 0..2 {
+        times.clear();
+        totals.clear();
+        for q in &queries {
+            let parsed = parse(q).unwrap();
+            let t = Instant::now();
+            let r = index
+                .search(&IndexQuery {
+                    query: &parsed,
+                    max_rank: 1,
+                    only_department: Some("BGS"),
+                    kind: None,
+                    department: None,
+                    state: None,
+                    classification: None,
+                    year: None,
+                    archived: None,
+                    limit: 20,
+                    offset: 0,
+                })
+                .unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            totals.push(r.total);
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median_total = {
+        let mut t = totals.clone();
+        t.sort();
+        t[t.len() / 2]
+    };
+    println!(
+        "query : in process, 200 mixed queries (second pass): p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms (targets p50 < 5 ms, p99 < 50 ms); median hits {median_total} of the {} documents one department sees",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times.last().copied().unwrap_or(0.0),
+        docs / DEPARTMENTS.len()
+    );
+    drop(index);
+
+    // 5. SQLite FTS5 (trigram) on a subset, next to henji on the same subset.
+    let small = henji_on(&corpus, fts_docs, &queries);
+    fts5_baseline(&corpus, fts_docs, &queries, small);
+
+    // 4. Over HTTP.
+    http(&corpus, docs, &queries);
+}
+
+fn walk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map(|entries| entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { e.metadata().map(|m| m.len()).unwrap_or(0) }).sum()).unwrap_or(0)
+}
+
+/// The positive words of a query as an FTS5 condition: words of three or more characters
+/// through the trigram index, shorter ones as LIKE (which FTS5 trigram also serves, by scan).
+fn fts_condition(q: &str) -> String {
+    let parsed = parse(q).unwrap();
+    let words: Vec<String> = henji::domain::search::positive_texts(&parsed).iter().map(|w| w.replace(['\'', '"'], "")).collect();
+    // FTS5 takes one MATCH per query, and none under an OR: the long words together in one
+    // MATCH, the short ones as LIKE over the columns joined.
+    let long: Vec<String> = words.iter().filter(|w| w.chars().count() >= 3).map(|w| format!("\"{w}\"")).collect();
+    let mut conditions: Vec<String> = words.iter().filter(|w| w.chars().count() < 3).map(|w| format!("(title || ' ' || body || ' ' || fields) LIKE '%{w}%'")).collect();
+    if !long.is_empty() {
+        conditions.push(format!("docs MATCH '{}'", long.join(" AND ")));
+    }
+    conditions.join(" AND ")
+}
+
+/// The in-process figures for the first `n` documents: (documents/s, bytes, p50 ms, p99 ms).
+fn henji_on(corpus: &Corpus, n: usize, queries: &[String]) -> (f64, u64, f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+    let mut rng = Rng(42);
+    let started = Instant::now();
+    for i in 0..n {
+        index.upsert(&document(corpus, &mut rng, i)).unwrap();
+    }
+    index.commit(n as i64).unwrap();
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let mut times: Vec<f64> = queries
+        .iter()
+        .map(|q| {
+            let parsed = parse(q).unwrap();
+            let t = Instant::now();
+            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0 };
+            index.search(&query).unwrap();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    (rate, walk(&dir.path().join("index")), percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
+fn fts5_baseline(corpus: &Corpus, n: usize, queries: &[String], henji: (f64, u64, f64, f64)) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("fts.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE VIRTUAL TABLE docs USING fts5(title, body, fields, tokenize='trigram')").execute(&mut conn).await.unwrap();
+        let mut rng = Rng(42);
+        let started = Instant::now();
+        let mut tx = conn.begin().await.unwrap();
+        for i in 0..n {
+            let d = document(corpus, &mut rng, i);
+            sqlx::query("INSERT INTO docs (title, body, fields) VALUES ($1, $2, $3)").bind(&d.title).bind(&d.body).bind(&d.fields).execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        let size = std::fs::metadata(dir.path().join("fts.db")).map(|m| m.len()).unwrap_or(0);
+        let mut times = Vec::new();
+        for q in queries {
+            let sql = format!("SELECT count(*) FROM docs WHERE {}", fts_condition(q));
+            let t = Instant::now();
+            let _: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut conn).await.unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let p50 = percentile(&times, 0.5);
+        let p99 = percentile(&times, 0.99);
+        println!("fts5  : the first {n} documents, SQLite FTS5 trigram: {rate:.0} documents/s, {:.0} MB, queries p50 {p50:.2} ms, p99 {p99:.2} ms", size as f64 / 1e6);
+        println!(
+            "henji : the same {n} documents: {:.0} documents/s, {:.0} MB, queries p50 {:.2} ms, p99 {:.2} ms; ratios henji/FTS5: indexing {:.1} x, size {:.2} x, p50 {:.2} x, p99 {:.2} x",
+            henji.0,
+            henji.1 as f64 / 1e6,
+            henji.2,
+            henji.3,
+            henji.0 / rate,
+            henji.1 as f64 / size.max(1) as f64,
+            henji.2 / p50,
+            henji.3 / p99
+        );
+    });
+}
+
+fn http(corpus: &Corpus, docs: usize, queries: &[String]) {
+    if std::process::Command::new("wrk").arg("--version").output().is_err() {
+        println!("http  : wrk is not installed (apt-get install wrk); HTTP figures skipped");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = start_server();
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    let token = rt.block_on(async {
+        let session: Value = client.post(format!("{base}/api/v1/sessions")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().await.unwrap().json().await.unwrap();
+        let admin = session["token"].as_str().unwrap().to_owned();
+        client.post(format!("{base}/api/v1/departments")).bearer_auth(&admin).json(&json!({"code": "BGS", "name": "办公室"})).send().await.unwrap();
+        let user = json!({"username": "reader", "display_name": "读者", "password": ADMIN_PASSWORD, "department": "BGS", "roles": ["clerk"], "clearance": "internal"});
+        client.post(format!("{base}/api/v1/users")).bearer_auth(&admin).json(&user).send().await.unwrap();
+        let session: Value = client.post(format!("{base}/api/v1/sessions")).json(&json!({"username": "reader", "password": ADMIN_PASSWORD})).send().await.unwrap().json().await.unwrap();
+        session["token"].as_str().unwrap().to_owned()
+    });
+    let started = Instant::now();
+    rt.block_on(async {
+        use futures::StreamExt;
+        let mut rng = Rng(42);
+        let bodies = (0..docs).map(|n| {
+            let d = document(corpus, &mut rng, n);
+            json!({"kind": "incoming", "title": d.title, "classification": "internal", "fields": {"来文单位": d.fields, "来文日期": "2026-11-23"}, "body": {"text": d.body}})
+        });
+        futures::stream::iter(bodies)
+            .map(|b| {
+                let req = client.post(format!("{base}/api/v1/documents")).bearer_auth(&token).json(&b);
+                async move { req.send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            })
+            .buffer_unordered(8)
+            .for_each(|ok| async move { assert!(ok, "create failed") })
+            .await;
+    });
+    let registered = started.elapsed().as_secs_f64();
+    // Wait until the server's follower has indexed everything.
+    let probe = format!("{base}/api/v1/search?q=budget+OR+-budget&limit=1");
+    let total = |client: &reqwest::Client| {
+        let (probe, token) = (probe.clone(), token.clone());
+        let client = client.clone();
+        async move {
+            let v: Value = client.get(&probe).bearer_auth(&token).send().await.ok()?.json().await.ok()?;
+            v["total"].as_u64()
+        }
+    };
+    let expected = rt.block_on(async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let now = total(&client).await.unwrap_or(0);
+            if now >= docs as u64 {
+                return now;
+            }
+        }
+    });
+    println!("http  : {docs} documents registered over HTTP in {registered:.0} s; all {expected} searchable {:.0} s after the first was sent", started.elapsed().as_secs_f64());
+    let script = server.dir.path().join("queries.lua");
+    let list: Vec<String> = queries.iter().map(|q| format!("\"/api/v1/search?q={}\"", url_encode(q))).collect();
+    std::fs::write(&script, format!("local paths = {{{}}}\nlocal n = 0\nrequest = function()\n  n = n % #paths + 1\n  return wrk.format(\"GET\", paths[n])\nend\n", list.join(", "))).unwrap();
+    let (rps, p50, p99) = wrk(&base, &token, 16, Some(&script), &[]).expect("wrk search");
+    println!("http  : 200 mixed queries at 16 connections: p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} searches/s (target p99 < 80 ms)");
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
