@@ -266,6 +266,41 @@ async fn writes_are_searchable_within_a_second_and_bad_queries_are_400() {
     assert_eq!(p["field"], "year");
 }
 
+/// Text attachments (plain text and Word documents) are searched; other files are not read.
+#[tokio::test]
+async fn attachment_text_is_searchable() {
+    use reqwest::multipart::{Form, Part};
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    s.department(&admin, "BGS", "办公室").await;
+    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let meta = serde_json::to_string(&incoming("附件检索", "internal", "正文没有那些词")).unwrap();
+    let form = Form::new()
+        .part("meta", Part::text(meta).mime_str("application/json").unwrap())
+        .part("attachment", Part::bytes("纯文本附件里的蓝莓 blueberries".as_bytes().to_vec()).file_name("说明.txt").mime_str("text/plain").unwrap())
+        .part("attachment", Part::bytes(word_document("Word 附件里的樱桃 &amp; cherries")).file_name("报告.docx").mime_str("application/vnd.openxmlformats-officedocument.wordprocessingml.document").unwrap())
+        .part("attachment", Part::bytes("图片里的芒果".as_bytes().to_vec()).file_name("scan.png").mime_str("image/png").unwrap());
+    let r = s.req(Method::POST, "/api/v1/documents", &clerk).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    await_total(&s, &clerk, "蓝莓", 1, Duration::from_secs(2)).await;
+    for (q, n) in [("attachments:蓝莓", 1), ("blueberry", 1), ("樱桃", 1), ("cherry", 1), ("\"& cherries\"", 1), ("body:樱桃", 0), ("芒果", 0)] {
+        assert_eq!(search_ok(&s, &clerk, &[("q", q)]).await["total"], n, "{q}");
+    }
+}
+
+/// A minimal .docx whose one paragraph holds `xml_text` (already escaped).
+fn word_document(xml_text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("[Content_Types].xml", options).unwrap();
+    zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#).unwrap();
+    zip.start_file("word/document.xml", options).unwrap();
+    let xml = format!(r#"<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t xml:space="preserve">{xml_text}</w:t></w:r></w:p></w:body></w:document>"#);
+    zip.write_all(xml.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
 /// Deleting (or breaking) the index: the service starts, says `degraded` while it rebuilds,
 /// and then answers exactly as before; `henji reindex` does the same offline.
 #[tokio::test]
