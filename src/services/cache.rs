@@ -1,7 +1,8 @@
 //! In-memory caches on the read path, so that a hot read (a revision body, say) costs no SQL.
 //!
-//! Revisions and blobs are immutable, so those entries can never be stale. Sessions and
-//! document access facts do change; every service that changes them invalidates them here.
+//! Revisions, blobs and traces are immutable, so those entries can never be stale. Sessions,
+//! document access facts and people's names and colours do change; every service that changes
+//! them invalidates them here.
 //! This holds for one henji process per catalog; several nodes on one catalog would need a
 //! shared invalidation (or these two caches switched off).
 
@@ -115,7 +116,10 @@ impl Default for Caches {
     fn default() -> Self {
         Self {
             sessions: lru(SESSION_ENTRIES),
-            documents: lru(DOCUMENT_ENTRIES), revision_bodies: lru(REVISION_ENTRIES), bodies: lru(BODY_ENTRIES), traces: Mutex::new(WeighedLru::new(TRACE_BYTES)),
+            documents: lru(DOCUMENT_ENTRIES),
+            revision_bodies: lru(REVISION_ENTRIES),
+            bodies: lru(BODY_ENTRIES),
+            traces: Mutex::new(WeighedLru::new(TRACE_BYTES)),
             rendered: Mutex::new(WeighedLru::new(RENDERED_BYTES)),
             sessions_generation: AtomicU64::new(0),
             documents_generation: AtomicU64::new(0),
