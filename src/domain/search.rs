@@ -250,18 +250,9 @@ pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
     out.replace("</mark><mark>", "")
 }
 
+/// Snippets are one line: line breaks and tabs read as spaces.
 fn escape_into(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' | '\r' | '\t' => out.push(' '),
-            c => out.push(c),
-        }
-    }
+    crate::domain::text::escape_markup_into(&s.replace(['\n', '\r', '\t'], " "), out);
 }
 
 #[cfg(test)]

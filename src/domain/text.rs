@@ -67,6 +67,21 @@ impl Utf8Counter {
     }
 }
 
+/// Escapes text for HTML and XML, in text and in attribute values alike: `&`, `<`, `>`, `"`
+/// and `'`.
+pub fn escape_markup_into(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

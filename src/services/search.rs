@@ -323,7 +323,7 @@ impl Henji {
             ..Default::default()
         };
         if !classification.is_classified() {
-            doc.body = self.head_text(&row).await?.to_string();
+            doc.body = self.head_text(&row.id, &row.head_revision).await?.to_string();
             doc.attachments = self.attachment_text(&row).await?;
         }
         Ok(Some(doc))
@@ -348,14 +348,11 @@ impl Henji {
         out
     }
 
-    async fn head_text(&self, row: &DocumentRow) -> ServiceResult<Arc<str>> {
-        let head = rows::revision(&mut *self.catalog.reader().acquire().await?, &row.id, &row.head_revision).await?;
-        match head {
-            Some(revision) => match self.revision_text(&revision, MAX_INDEXED_TEXT).await {
-                // A body too long to index whole is still found by its title and fields.
-                Err(ServiceError::Invalid { .. }) => Ok(Arc::from("")),
-                other => other,
-            },
+    /// The head body as text through the read caches; empty if there is none, or if it is
+    /// too long to index whole (the document is still found by its title and fields).
+    async fn head_text(&self, id: &str, head: &str) -> ServiceResult<Arc<str>> {
+        match self.body_digest(id, head).await? {
+            Some(digest) => Ok(self.body_text(&digest, MAX_INDEXED_TEXT).await?.unwrap_or_else(|| Arc::from(""))),
             None => Ok(Arc::from("")),
         }
     }
@@ -426,13 +423,10 @@ impl Henji {
         Ok(SearchAnswer { total: results.total, hits, facets: SearchFacets { kind: f.kind, department: f.department, year: f.year } })
     }
 
-    /// The head body a snippet is cut from, through the read caches (no SQL once warm).
+    /// The head body a snippet is cut from (no SQL once the caches are warm).
     async fn snippet_source(&self, id: &str) -> ServiceResult<Arc<str>> {
         let facts = self.access_facts(id).await?;
-        match self.body_digest(id, &facts.head_revision).await? {
-            Some(digest) => Ok(self.body_text(&digest, MAX_INDEXED_TEXT).await?.unwrap_or_else(|| Arc::from(""))),
-            None => Ok(Arc::from("")),
-        }
+        self.head_text(id, &facts.head_revision).await
     }
 
     /// For `/healthz`: `None` when search is fine or not running here.

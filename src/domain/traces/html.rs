@@ -92,19 +92,10 @@ fn mark(report: &TraceReport<'_>, span: &TraceSpan, out: &mut String) {
     }
 }
 
-/// Text and attribute values both: `&`, `<`, `>`, `"` and `'`.
+/// Text and attribute values both (see `text::escape_markup_into`).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    crate::domain::text::escape_markup_into(s, &mut out);
     out
 }
 

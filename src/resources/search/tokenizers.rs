@@ -145,11 +145,6 @@ impl Tokenizer for JiebaTokenizer {
     }
 }
 
-/// Words as jieba cuts them (not search mode), for ranking clauses of a query.
-pub fn segment(text: &str) -> Vec<String> {
-    JIEBA.cut(text, true).into_iter().map(|t| t.word).filter(|w| w.chars().any(char::is_alphanumeric)).map(str::to_owned).collect()
-}
-
 pub struct VecTokenStream {
     tokens: Vec<Token>,
     /// One past the current token; 0 before the first `advance`.
