@@ -46,6 +46,19 @@ pub enum Command {
     /// Rebuild the search index from the catalog and the object store. With a server running,
     /// use `POST /api/v1/admin/reindex` instead.
     Reindex(StorageArgs),
+    /// Key-encryption keys: which wraps how many data keys, and rotation.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Show each key-encryption key, how many data keys it wraps, and which is active.
+    Status(StorageArgs),
+    /// Re-wrap every data key under a new key-encryption key; content is not rewritten. With a
+    /// key file, a new key is generated and appended to it; with HENJI_KEYS, put the new key
+    /// last in HENJI_KEYS first. Afterwards the old key can be removed. Stop the server first.
+    Rotate(StorageArgs),
 }
 
 /// Where the installation lives; the same flags for every command.
@@ -68,11 +81,25 @@ pub struct StorageArgs {
     /// <data-dir>/index.
     #[arg(long, env = "HENJI_INDEX")]
     pub index: Option<PathBuf>,
+    /// Key-encryption keys for encryption at rest, one `<id>:<base64 of 32 bytes>` per line,
+    /// the last one active. Default: <data-dir>/keys/master.key, generated on the first start.
+    /// HENJI_KEYS (comma-separated entries) takes precedence; it has no flag so keys never
+    /// show in a process list.
+    #[arg(long, env = "HENJI_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 impl StorageArgs {
     fn config(&self) -> StorageConfig {
-        StorageConfig { data_dir: self.data_dir.clone(), store: self.store.clone(), catalog: self.catalog.clone(), schemas: self.schemas.clone(), index: self.index.clone() }
+        StorageConfig {
+            data_dir: self.data_dir.clone(),
+            store: self.store.clone(),
+            catalog: self.catalog.clone(),
+            schemas: self.schemas.clone(),
+            index: self.index.clone(),
+            keys: std::env::var("HENJI_KEYS").ok(),
+            key_file: self.key_file.clone(),
+        }
     }
 }
 
@@ -144,6 +171,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Department(DepartmentCommand::Add(args)) => department_add(args).await,
         Command::Verify(args) => verify(args).await,
         Command::Reindex(args) => reindex(args).await,
+        Command::Keys(KeysCommand::Status(args)) => keys_status(args).await,
+        Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(args).await,
     };
     match outcome {
         Ok(code) => code,
@@ -166,6 +195,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         eprintln!("henji: created a new installation in {}", config.data_dir.display());
         eprintln!("henji:   catalog {}", config.catalog_url().map_err(|e| e.to_string())?);
         eprintln!("henji:   object store {}", henji.blobs.describe());
+    }
+    if let Some(path) = &first.generated_key_file {
+        eprintln!("henji: WARNING: no keys were given, so a key-encryption key was generated in {}", path.display());
+        eprintln!("henji: WARNING:   sealed data is unreadable without it: back it up apart from the data;");
+        eprintln!("henji: WARNING:   production must supply its own keys (HENJI_KEYS or HENJI_KEY_FILE)");
     }
     if first.admin_created {
         match &first.generated_admin_password {
@@ -232,6 +266,36 @@ async fn reindex(args: StorageArgs) -> Result<ExitCode, String> {
     let started = std::time::Instant::now();
     let count = henji.rebuild_search(false).await.map_err(|e| e.to_string())?;
     println!("indexed {count} documents into {} in {:.1} s", args.config().index_dir().display(), started.elapsed().as_secs_f64());
+    henji.catalog.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys_status(args: StorageArgs) -> Result<ExitCode, String> {
+    let henji = open_existing(&args).await?;
+    let status = henji.key_status().await.map_err(|e| e.to_string())?;
+    println!("{:<40} {:>10}  state", "key-encryption key", "data keys");
+    for s in &status {
+        let state = match (s.active, s.in_keyring) {
+            (true, _) => "active",
+            (false, true) => "in keyring",
+            (false, false) => "MISSING from keyring",
+        };
+        println!("{:<40} {:>10}  {state}", s.kek, s.data_keys);
+    }
+    henji.catalog.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys_rotate(args: StorageArgs) -> Result<ExitCode, String> {
+    let henji = open_existing(&args).await?;
+    if !henji.keys.has_keyring() {
+        return Err("no keys were found (HENJI_KEYS, HENJI_KEY_FILE or <data-dir>/keys/master.key)".into());
+    }
+    let from_file = std::env::var("HENJI_KEYS").map(|k| k.trim().is_empty()).unwrap_or(true);
+    let started = std::time::Instant::now();
+    let report = henji.rotate_keys(from_file).await.map_err(|e| e.to_string())?;
+    println!("re-wrapped {} data keys under {} in {:.2} s", report.rewrapped, report.new_kek, started.elapsed().as_secs_f64());
+    println!("every data key is now wrapped by {}; older keys may be removed from the keyring", report.new_kek);
     henji.catalog.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,11 @@ pub struct BodyRef {
     pub size: u64,
     /// Unicode scalar values, as `body_chars` in the API.
     pub chars: u64,
+    /// Set when the blob is sealed (a classified document): the revision it was sealed on top
+    /// of, `root` for the first. `sha256` is then the digest of the sealed bytes and `size` the
+    /// size of the plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_base: Option<String>,
 }
 
 /// An attached file (a scan, a PDF, a .docx …), by digest.
@@ -31,6 +36,9 @@ pub struct AttachmentRef {
     pub size: u64,
     #[schema(value_type = String)]
     pub sha256: Sha256Digest,
+    /// As in `BodyRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_base: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,7 +59,16 @@ pub struct RevisionManifest {
     pub fields: Map<String, Value>,
     pub attachments: Vec<AttachmentRef>,
     pub note: Option<String>,
+    /// Fields marked `x-sensitive` by the kind, sealed under the document's data key with
+    /// (document, parent revision or `root`, field name) bound in: base64 of nonce ‖ ciphertext
+    /// ‖ tag of the value's JSON. Absent from manifests that have none, so older manifests keep
+    /// their bytes and ids.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub sealed_fields: Map<String, Value>,
 }
+
+/// The base every seal of this revision binds: its parent, or `root` for a first revision.
+pub const ROOT_BASE: &str = "root";
 
 /// Why stored bytes are not a valid manifest.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +108,10 @@ impl RevisionManifest {
         Ok(manifest)
     }
 
+    pub fn seal_base(&self) -> String {
+        self.parent.map(|p| p.to_string()).unwrap_or_else(|| ROOT_BASE.to_owned())
+    }
+
     /// Every blob the revision refers to.
     pub fn blobs(&self) -> impl Iterator<Item = Sha256Digest> + '_ {
         self.body.iter().map(|b| b.sha256).chain(self.attachments.iter().map(|a| a.sha256))
@@ -114,10 +135,11 @@ pub(crate) mod tests {
             parent,
             author: "zhangsan".into(),
             created_at: "2026-11-23T09:00:00.000Z".into(),
-            body: Some(BodyRef { sha256: Sha256Digest::of("正文".as_bytes()), size: 6, chars: 2 }),
+            body: Some(BodyRef { sha256: Sha256Digest::of("正文".as_bytes()), size: 6, chars: 2, sealed_base: None }),
             fields: json!({"来文单位": "财政局", "页数": 3}).as_object().unwrap().clone(),
             attachments: vec![],
             note: None,
+            sealed_fields: Map::new(),
         }
     }
 

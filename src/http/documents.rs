@@ -19,7 +19,7 @@ use super::extract::{ApiPath, ApiQuery, CurrentUser, body_rejection, content_typ
 use super::{ListQuery, Page};
 use crate::domain::people::DocumentState;
 use crate::services::documents::{BlobDownload, CreateDocument, DocumentQuery, DocumentView, ReviseDocument, RevisionView};
-use crate::services::uploads::UploadedFile;
+use crate::services::uploads::{UploadSealing, UploadedFile};
 use crate::services::{Henji, clamp_limit};
 
 pub fn router() -> OpenApiRouter<Henji> {
@@ -86,14 +86,14 @@ struct Files {
 
 /// Streams every remaining part into the object store. A bad part stops the request; blobs
 /// already written are unreferenced and harmless.
-async fn store_parts(henji: &Henji, mut multipart: Multipart, inline_body: bool) -> ApiResult<Files> {
+async fn store_parts(henji: &Henji, sealing: Option<&UploadSealing>, mut multipart: Multipart, inline_body: bool) -> ApiResult<Files> {
     let mut files = Files { body: None, attachments: vec![] };
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_problem)? {
         let name = field.name().unwrap_or("").to_owned();
         let mut upload = match name.as_str() {
             "body" if files.body.is_some() || inline_body => return Err(Problem::invalid("body", "give the body once: either meta.body.text or one `body` part")),
-            "body" => henji.body_upload(),
-            "attachment" => henji.attachment_upload(files.attachments.len(), field.file_name(), field.content_type())?,
+            "body" => henji.body_upload(sealing),
+            "attachment" => henji.attachment_upload(sealing, files.attachments.len(), field.file_name(), field.content_type())?,
             other => return Err(Problem::invalid(other.chars().take(64).collect::<String>(), "unknown part; expected `body` or `attachment`")),
         };
         loop {
@@ -122,13 +122,14 @@ async fn store_parts(henji: &Henji, mut multipart: Multipart, inline_body: bool)
 }
 
 /// The body (given inline in the JSON, or as a `body` part) and the attachments, stored.
-async fn receive_files(henji: &Henji, multipart: Option<Multipart>, inline_body: Option<String>) -> ApiResult<Files> {
+async fn receive_files(henji: &Henji, sealing: Option<UploadSealing>, multipart: Option<Multipart>, inline_body: Option<String>) -> ApiResult<Files> {
+    let sealing = sealing.as_ref();
     let mut files = match multipart {
-        Some(mp) => store_parts(henji, mp, inline_body.is_some()).await?,
+        Some(mp) => store_parts(henji, sealing, mp, inline_body.is_some()).await?,
         None => Files { body: None, attachments: vec![] },
     };
     if let Some(text) = inline_body {
-        files.body = Some(henji.store_text_body(&text).await?);
+        files.body = Some(henji.store_text_body(sealing, &text).await?);
     }
     Ok(files)
 }
@@ -148,7 +149,7 @@ async fn create_document(State(henji): State<Henji>, user: CurrentUser, req: Req
         Incoming::Multipart(m, mp) => (m, Some(mp)),
     };
     let mut prepared = henji.prepare_document(who, meta).await?;
-    let files = receive_files(&henji, multipart, prepared.inline_body.take()).await?;
+    let files = receive_files(&henji, prepared.upload_sealing(), multipart, prepared.inline_body.take()).await?;
     let view = henji.create_document(who, prepared, files.body, files.attachments).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -203,7 +204,7 @@ async fn add_revision(State(henji): State<Henji>, user: CurrentUser, ApiPath(id)
         Incoming::Multipart(m, mp) => (m, Some(mp)),
     };
     let mut prepared = henji.prepare_revision(who, &id, meta).await?;
-    let files = receive_files(&henji, multipart, prepared.inline_body.take()).await?;
+    let files = receive_files(&henji, prepared.upload_sealing(), multipart, prepared.inline_body.take()).await?;
     let view = henji.add_revision(who, prepared, files.body, files.attachments).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }

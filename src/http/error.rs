@@ -84,6 +84,7 @@ impl From<ServiceError> for Problem {
             ServiceError::Unauthenticated(why) => Problem::unauthorized(why),
             ServiceError::BadQuery(why) => Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad search query", why),
             ServiceError::Unavailable(why) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", why),
+            ServiceError::Gone(why) => Problem::new(StatusCode::GONE, "destroyed", "Content destroyed", why),
             ServiceError::Integrity(what) => {
                 tracing::error!(problem = %what, "integrity check failed");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", "Stored data failed an integrity check", what)

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use lru::LruCache;
 
+use super::sealed::StoredBlobRef;
 use crate::domain::ids::Sha256Digest;
 use crate::domain::people::{Classification, Principal};
 use crate::domain::traces::TraceSpan;
@@ -49,7 +50,7 @@ pub struct AccessFacts {
 pub struct Caches {
     sessions: Mutex<LruCache<String, (Principal, String)>>,
     documents: Mutex<LruCache<String, AccessFacts>>,
-    revision_bodies: Mutex<LruCache<(String, String), Option<Sha256Digest>>>,
+    revision_bodies: Mutex<LruCache<(String, String), Option<StoredBlobRef>>>,
     bodies: Mutex<LruCache<Sha256Digest, Bytes>>,
     traces: Mutex<WeighedLru<TraceKey, Arc<Vec<TraceSpan>>>>,
     /// Plain and gzipped.
@@ -199,11 +200,11 @@ impl Caches {
     }
 
     /// `Some(None)`: the revision exists and has no body.
-    pub fn revision_body(&self, document: &str, revision: &str) -> Option<Option<Sha256Digest>> {
-        lock(&self.revision_bodies).get(&(document.to_owned(), revision.to_owned())).copied()
+    pub fn revision_body(&self, document: &str, revision: &str) -> Option<Option<StoredBlobRef>> {
+        lock(&self.revision_bodies).get(&(document.to_owned(), revision.to_owned())).cloned()
     }
 
-    pub fn put_revision_body(&self, document: String, revision: String, body: Option<Sha256Digest>) {
+    pub fn put_revision_body(&self, document: String, revision: String, body: Option<StoredBlobRef>) {
         lock(&self.revision_bodies).put((document, revision), body);
     }
 

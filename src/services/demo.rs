@@ -108,7 +108,7 @@ impl Henji {
                     },
                 )
                 .await?;
-            let body = self.store_text_body(&first.text).await?;
+            let body = self.store_text_body(prepared.upload_sealing().as_ref(), &first.text).await?;
             let mut view = self.create_document(&author, prepared, Some(body), vec![]).await?;
             for rev in rest {
                 let author = self.demo_user(&rev.author).await?;
@@ -119,7 +119,7 @@ impl Henji {
                         ReviseDocument { base_revision: view.head_revision.clone(), body: None, fields: None, note: rev.note.clone(), remove_attachments: vec![] },
                     )
                     .await?;
-                let body = self.store_text_body(&rev.text).await?;
+                let body = self.store_text_body(prepared.upload_sealing().as_ref(), &rev.text).await?;
                 let revision = self.add_revision(&author, prepared, Some(body), vec![]).await?;
                 view.head_revision = revision.id;
             }

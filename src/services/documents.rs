@@ -2,20 +2,25 @@
 //! manifests, bodies and blobs. Writes follow the order blob → manifest → catalog transaction,
 //! so a crash leaves at worst an unreferenced object, never a catalog row pointing at nothing.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::cache::AccessFacts;
-use super::uploads::{BODY_MEDIA_TYPE, BODY_NAME, UploadedFile};
+use super::cache::{AccessFacts, CACHED_BODY_MAX};
+use super::sealed::{SealedFields, StoredBlobRef, seal_fields, split_sensitive};
+use super::uploads::{BODY_MEDIA_TYPE, BODY_NAME, UploadSealing, UploadedFile};
 use super::{Henji, ServiceError, ServiceResult, now};
 use crate::domain::access::{self, DocumentFacts};
 use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
-use crate::domain::manifest::{AttachmentRef, MANIFEST_FORMAT, RevisionManifest};
+use crate::domain::manifest::{AttachmentRef, MANIFEST_FORMAT, ROOT_BASE, RevisionManifest};
 use crate::domain::people::{Classification, DocumentState, Principal, Urgency};
-use crate::resources::blob_store::StoreError;
+use crate::domain::sealing::{self, BlobRole, SecretKey};
+use crate::resources::catalog::keys::{DataKeyRow, insert_data_key};
 use crate::resources::catalog::documents::{self as rows, DocumentFilter, DocumentRow, RevisionRow};
 use crate::resources::catalog::people::department_exists;
 use crate::resources::catalog::{Conn, is_unique_violation};
@@ -104,8 +109,26 @@ pub struct PreparedDocument {
     classification: Classification,
     urgency: Urgency,
     fields: Map<String, Value>,
+    /// The fields the kind marks sensitive, still plain: sealed when the manifest is written.
+    sensitive: Map<String, Value>,
+    sealing: Option<DocumentSealing>,
     state: DocumentState,
     pub inline_body: Option<String>,
+}
+
+/// The data key of a document being written, and its catalog row if it is new.
+#[derive(Debug)]
+struct DocumentSealing {
+    key: Arc<SecretKey>,
+    new_key: Option<DataKeyRow>,
+}
+
+impl PreparedDocument {
+    /// How the body and attachments are sealed: only a classified document's are.
+    pub fn upload_sealing(&self) -> Option<UploadSealing> {
+        let sealing = self.sealing.as_ref().filter(|_| self.classification.is_classified())?;
+        Some(UploadSealing { key: sealing.key.clone(), document: self.id.to_string(), base: ROOT_BASE.into() })
+    }
 }
 
 /// A revision request whose rules have been checked.
@@ -116,7 +139,16 @@ pub struct PreparedRevision {
     fields: Option<Map<String, Value>>,
     note: Option<String>,
     remove: Vec<Sha256Digest>,
+    key: Option<Arc<SecretKey>>,
+    classified: bool,
     pub inline_body: Option<String>,
+}
+
+impl PreparedRevision {
+    pub fn upload_sealing(&self) -> Option<UploadSealing> {
+        let key = self.key.as_ref().filter(|_| self.classified)?;
+        Some(UploadSealing { key: key.clone(), document: self.document.to_string(), base: self.base.to_string() })
+    }
 }
 
 /// A blob on its way out.
@@ -124,7 +156,7 @@ pub struct BlobDownload {
     pub size: u64,
     pub media_type: String,
     pub name: String,
-    pub stream: BoxStream<'static, Result<Bytes, StoreError>>,
+    pub stream: BoxStream<'static, ServiceResult<Bytes>>,
 }
 
 /// Query filters of `GET /api/v1/documents`.
@@ -150,12 +182,15 @@ fn facts(row: &DocumentRow) -> ServiceResult<DocumentFacts<'_>> {
     })
 }
 
-fn to_view(row: DocumentRow) -> ServiceResult<DocumentView> {
+/// The view of a row whose sensitive fields (if any) are given opened.
+fn to_view(row: DocumentRow, opened: Map<String, Value>) -> ServiceResult<DocumentView> {
+    let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).map_err(|e| ServiceError::Internal(format!("document {}: fields: {e}", row.id)))?;
+    fields.extend(opened);
     Ok(DocumentView {
         classification: parse_row_word(&row.classification, "classification")?,
         urgency: parse_row_word(&row.urgency, "urgency")?,
         state: parse_row_word(&row.state, "state")?,
-        fields: serde_json::from_str(&row.fields).map_err(|e| ServiceError::Internal(format!("document {}: fields: {e}", row.id)))?,
+        fields,
         attachments: serde_json::from_str(&row.attachments).map_err(|e| ServiceError::Internal(format!("document {}: attachments: {e}", row.id)))?,
         id: row.id,
         kind: row.kind,
@@ -226,15 +261,26 @@ impl Henji {
         }
         access::check_create(who, &department, req.classification).map_err(|d| ServiceError::from_denied(d, "department"))?;
         kind.validate(&req.fields).map_err(|e| ServiceError::Invalid { field: e.field, detail: e.detail })?;
+        let id = DocumentId::new();
+        let mut fields = req.fields;
+        let sensitive = split_sensitive(kind, &mut fields);
+        let sealing = if req.classification.is_classified() || !sensitive.is_empty() {
+            let (key, row) = self.new_data_key(&id.to_string())?;
+            Some(DocumentSealing { key, new_key: Some(row) })
+        } else {
+            None
+        };
         Ok(PreparedDocument {
-            id: DocumentId::new(),
+            id,
+            sensitive,
+            sealing,
             state: kind.initial_state(),
             kind: kind.name.clone(),
             title,
             department,
             classification: req.classification,
             urgency: req.urgency.unwrap_or(Urgency::Normal),
-            fields: req.fields,
+            fields,
             inline_body: req.body.map(|b| b.text),
         })
     }
@@ -249,6 +295,11 @@ impl Henji {
     ) -> ServiceResult<DocumentView> {
         let created_at = now();
         let attachment_refs = dedup_attachments(vec![], &attachments);
+        let document_id = doc.id.to_string();
+        let sealed_fields = match &doc.sealing {
+            Some(s) if !doc.sensitive.is_empty() => seal_fields(&s.key, &document_id, ROOT_BASE, &doc.sensitive),
+            _ => Map::new(),
+        };
         let manifest = RevisionManifest {
             format: MANIFEST_FORMAT.into(),
             document: doc.id,
@@ -264,9 +315,14 @@ impl Henji {
             fields: doc.fields.clone(),
             attachments: attachment_refs.clone(),
             note: None,
+            sealed_fields: sealed_fields.clone(),
         };
         let (revision, bytes) = manifest.seal();
         self.blobs.put_manifest(&doc.id, &revision, bytes).await?;
+        let (key, new_key) = match doc.sealing {
+            Some(s) => (Some(s.key), s.new_key),
+            None => (None, None),
+        };
 
         let row = DocumentRow {
             id: doc.id.to_string(),
@@ -286,6 +342,7 @@ impl Henji {
             updated_at: created_at.clone(),
             deleted_at: None,
             deleted_by: None,
+            sealed_fields: SealedFields::to_catalog(&sealed_fields, ROOT_BASE),
         };
         // Registrations arriving together share one transaction (see group_commit).
         let (henji, who_owned, stored) = (self.clone(), who.clone(), row.clone());
@@ -293,6 +350,9 @@ impl Henji {
         self.committer
             .submit(Box::new(move |conn| {
                 Box::pin(async move {
+                    if let Some(k) = &new_key {
+                        insert_data_key(conn, k).await?;
+                    }
                     rows::insert_document(conn, &stored).await?;
                     rows::insert_revision(conn, &first_revision).await?;
                     henji.reference_uploads(conn, &stored.id, body.as_ref(), &attachments, &created_at).await?;
@@ -301,14 +361,21 @@ impl Henji {
                 })
             }))
             .await?;
-        to_view(row)
+        if let Some(key) = key {
+            self.remember_data_key(&document_id, key);
+        }
+        to_view(row, doc.sensitive)
     }
 
     async fn reference_uploads(&self, conn: &mut Conn, document: &str, body: Option<&UploadedFile>, attachments: &[UploadedFile], at: &str) -> ServiceResult<()> {
         let body = body.map(|b| (b, BODY_NAME, BODY_MEDIA_TYPE));
-        for (file, name, media_type) in body.into_iter().chain(attachments.iter().map(|a| (a, a.name.as_str(), a.media_type.as_str()))) {
+        let body = body.map(|(b, n, m)| (b, n, m, BlobRole::Body));
+        for (file, name, media_type, role) in body.into_iter().chain(attachments.iter().map(|a| (a, a.name.as_str(), a.media_type.as_str(), BlobRole::Attachment))) {
             let size = file.blob.size as i64;
-            if rows::reference_blob(conn, document, &file.blob.digest.to_hex(), size, name, media_type, at).await? {
+            let digest = file.blob.digest.to_hex();
+            let sealed = file.sealed_base.as_deref().map(|base| (role.as_str(), base));
+            let reference = rows::NewBlobReference { document_id: document, sha256: &digest, name, media_type, sealed };
+            if rows::reference_blob(conn, &reference, size, at).await? {
                 self.metrics.bytes_stored.inc_by(size);
                 self.metrics.blobs_stored.inc();
             }
@@ -330,7 +397,15 @@ impl Henji {
             .enumerate()
             .map(|(i, s)| s.parse::<Sha256Digest>().map_err(|e| ServiceError::invalid(format!("remove_attachments.{i}"), e.to_string())))
             .collect::<ServiceResult<Vec<_>>>()?;
+        let classified = facts(&row)?.classification.is_classified();
+        let sensitive_patch = match (&req.fields, self.kinds.get(&row.kind)) {
+            (Some(patch), Some(kind)) => kind.sensitive_fields().iter().any(|f| patch.contains_key(f)),
+            _ => false,
+        };
+        let key = if classified || sensitive_patch || !row.sealed_fields.is_empty() { Some(self.ensure_data_key(&row.id).await?) } else { None };
         Ok(PreparedRevision {
+            key,
+            classified,
             document: parse_document_id(&row.id)?,
             base,
             fields: req.fields,
@@ -357,7 +432,11 @@ impl Henji {
         let parent_bytes = self.blobs.get_manifest(&rev.document, &rev.base).await?;
         let parent = RevisionManifest::parse(&parent_bytes).map_err(|e| ServiceError::Integrity(format!("revision {}: {e}", rev.base)))?;
 
+        let kind = self.kinds.get(&row.kind).ok_or_else(|| ServiceError::Internal(format!("kind {:?} is no longer defined", row.kind)))?;
         let mut fields = parent.fields.clone();
+        if !parent.sealed_fields.is_empty() {
+            fields.extend(self.open_sealed_fields(Some(&who.username), &row.id, &parent.seal_base(), &parent.sealed_fields).await?);
+        }
         if let Some(patch) = rev.fields {
             for (k, v) in patch {
                 if v.is_null() {
@@ -366,9 +445,16 @@ impl Henji {
                     fields.insert(k, v);
                 }
             }
-            let kind = self.kinds.get(&row.kind).ok_or_else(|| ServiceError::Internal(format!("kind {:?} is no longer defined", row.kind)))?;
             kind.validate(&fields).map_err(|e| ServiceError::Invalid { field: e.field, detail: e.detail })?;
         }
+        // Every sensitive value is sealed again with this revision's base bound in.
+        let base = rev.base.to_string();
+        let sensitive = split_sensitive(kind, &mut fields);
+        let sealed_fields = match &rev.key {
+            Some(key) if !sensitive.is_empty() => seal_fields(key, &row.id, &base, &sensitive),
+            None if !sensitive.is_empty() => return Err(ServiceError::Internal("sensitive fields without a data key".into())),
+            _ => Map::new(),
+        };
         let mut kept = parent.attachments.clone();
         for (i, digest) in rev.remove.iter().enumerate() {
             let before = kept.len();
@@ -388,6 +474,7 @@ impl Henji {
             fields,
             attachments: attachment_refs,
             note: rev.note,
+            sealed_fields,
             ..parent
         };
         let (revision, bytes) = manifest.seal();
@@ -396,7 +483,8 @@ impl Henji {
         let mut tx = self.catalog.begin_write().await?;
         let fields_json = Value::Object(manifest.fields.clone()).to_string();
         let attachments_json = serde_json::to_string(&manifest.attachments).unwrap_or_else(|_| "[]".into());
-        let advanced = rows::advance_head(&mut tx, &row.id, &row.head_revision, &revision.to_string(), &fields_json, &attachments_json, &created_at).await?;
+        let sealed_json = SealedFields::to_catalog(&manifest.sealed_fields, &base);
+        let advanced = rows::advance_head(&mut tx, &row.id, &row.head_revision, &revision.to_string(), &fields_json, &sealed_json, &attachments_json, &created_at).await?;
         if !advanced {
             drop(tx);
             self.discard_unreferenced_manifest(&rev.document, &revision).await;
@@ -432,8 +520,24 @@ impl Henji {
 
     pub async fn get_document(&self, who: &Principal, id: &str) -> ServiceResult<DocumentView> {
         let row = self.readable_document(who, id).await?;
-        self.audit_classified_read(who, &row, "document.read", format!("document/{}", row.id)).await?;
-        to_view(row)
+        let opened = self.opened_fields(who, &row).await?;
+        let classification = facts(&row)?.classification;
+        if classification.is_classified() || !opened.is_empty() {
+            let at = now();
+            let mut tx = self.catalog.begin_write().await?;
+            let detail = json!({"classification": classification, "sealed_fields": opened.keys().collect::<Vec<_>>()});
+            self.audit(&mut tx, &at, who, "document.read", format!("document/{}", row.id), Some(row.id.clone()), detail).await?;
+            tx.commit().await?;
+        }
+        to_view(row, opened)
+    }
+
+    /// The head's sensitive fields, opened (empty when it has none).
+    async fn opened_fields(&self, who: &Principal, row: &DocumentRow) -> ServiceResult<Map<String, Value>> {
+        match SealedFields::parse(&row.sealed_fields)? {
+            Some(sealed) => self.open_sealed_fields(Some(&who.username), &row.id, &sealed.base, &sealed.values).await,
+            None => Ok(Map::new()),
+        }
     }
 
     pub async fn list_documents(&self, who: &Principal, q: &DocumentQuery) -> ServiceResult<Vec<DocumentView>> {
@@ -449,7 +553,23 @@ impl Henji {
             limit: q.limit,
         };
         let rows = rows::list_documents(&mut *self.catalog.reader().acquire().await?, &filter).await?;
-        rows.into_iter().map(to_view).collect()
+        let mut views = Vec::with_capacity(rows.len());
+        let mut sealed_read = Vec::new();
+        for row in rows {
+            let opened = self.opened_fields(who, &row).await?;
+            if !opened.is_empty() {
+                sealed_read.push(row.id.clone());
+            }
+            views.push(to_view(row, opened)?);
+        }
+        // One event for the page: which documents' sealed fields this list opened.
+        if !sealed_read.is_empty() {
+            let at = now();
+            let mut tx = self.catalog.begin_write().await?;
+            self.audit(&mut tx, &at, who, "documents.list", "documents".into(), None, json!({"sealed_fields_of": sealed_read})).await?;
+            tx.commit().await?;
+        }
+        Ok(views)
     }
 
     pub async fn list_revisions(&self, who: &Principal, id: &str, after_seq: i64, limit: i64) -> ServiceResult<Vec<(i64, RevisionView)>> {
@@ -490,32 +610,39 @@ impl Henji {
         let rev = rev.to_string();
         let body = self.body_digest(&doc, &rev).await?;
         self.audit_if_classified(who, &doc, facts.classification, "body.read", format!("document/{doc}/revisions/{rev}/body")).await?;
-        let Some(digest) = body else { return Ok(body_download(Bytes::new())) };
-        if let Some(bytes) = self.caches.body(&digest) {
+        let Some(blob) = body else { return Ok(body_download(Bytes::new())) };
+        // Small enough to hold: read whole, checked against its name, opened, kept, served.
+        if let Some(bytes) = self.small_blob(Some(&who.username), &doc, &blob, CACHED_BODY_MAX).await? {
             return Ok(body_download(bytes));
         }
-        let (size, stream) = self.blobs.get(&digest).await?;
-        if size > super::cache::CACHED_BODY_MAX {
-            return Ok(BlobDownload { size, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream });
-        }
-        // Small enough to hold: read it whole, check it against its name, keep it, serve it.
-        let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(stream).await?;
-        let bytes = Bytes::from(chunks.concat());
-        if Sha256Digest::of(&bytes) != digest {
-            return Err(ServiceError::Integrity(format!("blob {digest} does not match its digest")));
-        }
-        self.caches.put_body(digest, bytes.clone());
-        Ok(body_download(bytes))
+        self.stream_blob(who, &doc, &blob, BODY_MEDIA_TYPE.into(), BODY_NAME.into()).await
     }
 
-    /// The body digest of a revision (`None`: it has no body), cached: revisions never change.
-    pub(super) async fn body_digest(&self, doc: &str, rev: &str) -> ServiceResult<Option<Sha256Digest>> {
+    /// A blob too large to hold, streamed (and opened on the way when sealed).
+    async fn stream_blob(&self, who: &Principal, doc: &str, blob: &StoredBlobRef, media_type: String, name: String) -> ServiceResult<BlobDownload> {
+        let key = match &blob.sealed {
+            Some(_) => Some(self.data_key(doc).await?),
+            None => None,
+        };
+        let (stored_size, stream) = self.blobs.get(&blob.digest).await?;
+        let stream = stream.map_err(ServiceError::from).boxed();
+        match key {
+            Some(key) => {
+                let size = sealing::plain_len(stored_size).ok_or_else(|| ServiceError::Integrity(format!("sealed blob {} has an impossible size", blob.digest)))?;
+                Ok(BlobDownload { size, media_type, name, stream: self.open_stream(Some(&who.username), doc, blob, key, stream) })
+            }
+            None => Ok(BlobDownload { size: stored_size, media_type, name, stream }),
+        }
+    }
+
+    /// The body blob of a revision (`None`: it has no body), cached: revisions never change.
+    pub(super) async fn body_digest(&self, doc: &str, rev: &str) -> ServiceResult<Option<StoredBlobRef>> {
         if let Some(body) = self.caches.revision_body(doc, rev) {
             return Ok(body);
         }
         let row = rows::revision(&mut *self.catalog.reader().acquire().await?, doc, rev).await?.ok_or(ServiceError::NotFound("revision"))?;
-        let body = row.body_sha256.map(|d| d.parse::<Sha256Digest>()).transpose().map_err(|_| ServiceError::Internal("bad body digest in catalog".into()))?;
-        self.caches.put_revision_body(doc.to_owned(), rev.to_owned(), body);
+        let body = body_blob(&row)?;
+        self.caches.put_revision_body(doc.to_owned(), rev.to_owned(), body.clone());
         Ok(body)
     }
 
@@ -543,8 +670,12 @@ impl Henji {
             if access::check_read(who, &facts(&row)?).is_ok() {
                 drop(conn);
                 self.audit_classified_read(who, &row, "blob.read", format!("blob/{}", digest.to_hex())).await?;
-                let (size, stream) = self.blobs.get(&digest).await?;
-                return Ok(BlobDownload { size, media_type: reference.media_type, name: reference.name, stream });
+                let sealed = match (reference.sealed_role.as_deref(), reference.sealed_base) {
+                    (Some(role), Some(base)) => Some((if role == BlobRole::Body.as_str() { BlobRole::Body } else { BlobRole::Attachment }, Arc::from(base))),
+                    _ => None,
+                };
+                let blob = StoredBlobRef { digest, sealed };
+                return self.stream_blob(who, &row.id, &blob, reference.media_type, reference.name).await;
             }
         }
         Err(ServiceError::NotFound("blob"))
@@ -562,6 +693,13 @@ impl Henji {
         self.caches.forget_document(&row.id);
         Ok(())
     }
+}
+
+/// The body of a revision row, with how to open it.
+pub(super) fn body_blob(row: &RevisionRow) -> ServiceResult<Option<StoredBlobRef>> {
+    let Some(hex) = &row.body_sha256 else { return Ok(None) };
+    let digest = hex.parse::<Sha256Digest>().map_err(|_| ServiceError::Internal(format!("bad body digest in catalog for revision {}", row.id)))?;
+    Ok(Some(StoredBlobRef { digest, sealed: row.body_sealed_base.as_deref().map(|b| (BlobRole::Body, Arc::from(b))) }))
 }
 
 /// A body already in memory, as a download.
@@ -591,6 +729,7 @@ fn revision_row(document: &str, seq: i64, id: &RevisionId, m: &RevisionManifest)
         note: m.note.clone(),
         body_sha256: m.body.as_ref().map(|b| b.sha256.to_hex()),
         body_chars: m.body.as_ref().map(|b| b.chars as i64),
+        body_sealed_base: m.body.as_ref().and_then(|b| b.sealed_base.clone()),
     }
 }
 

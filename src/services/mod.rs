@@ -17,7 +17,9 @@ pub mod cache;
 pub mod demo;
 pub mod documents;
 pub mod group_commit;
+pub mod keys;
 pub mod people;
+pub mod sealed;
 pub mod search;
 pub mod setup;
 pub mod traces;
@@ -50,6 +52,9 @@ pub enum ServiceError {
     /// A part of the service is not available right now (the search index while it rebuilds).
     #[error("{0}")]
     Unavailable(String),
+    /// Content that existed and was destroyed for good (a shredded data key).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -92,6 +97,7 @@ pub struct Henji {
     pub committer: group_commit::GroupCommitter,
     pub settings: ServiceSettings,
     pub search: Arc<search::SearchEngine>,
+    pub keys: Arc<keys::KeyService>,
 }
 
 /// Times are stored as RFC 3339 UTC with milliseconds, so they sort as text.

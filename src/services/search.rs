@@ -16,10 +16,12 @@ use std::time::Duration;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::sealed::StoredBlobRef;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::extract;
 use crate::domain::manifest::AttachmentRef;
 use crate::domain::people::{Classification, Principal};
+use crate::domain::sealing::BlobRole;
 use crate::domain::search::{self as query_language, QueryError};
 use crate::resources::catalog::audit as audit_rows;
 use crate::resources::catalog::documents::{self as rows, DocumentRow};
@@ -352,7 +354,7 @@ impl Henji {
     /// too long to index whole (the document is still found by its title and fields).
     async fn head_text(&self, id: &str, head: &str) -> ServiceResult<Arc<str>> {
         match self.body_digest(id, head).await? {
-            Some(digest) => Ok(self.body_text(&digest, MAX_INDEXED_TEXT).await?.unwrap_or_else(|| Arc::from(""))),
+            Some(blob) => Ok(self.body_text(id, &blob, MAX_INDEXED_TEXT).await?.unwrap_or_else(|| Arc::from(""))),
             None => Ok(Arc::from("")),
         }
     }
@@ -365,7 +367,8 @@ impl Henji {
             if a.size > MAX_ATTACHMENT {
                 continue;
             }
-            let bytes = self.blobs.get_bytes(&a.sha256).await?;
+            let blob = StoredBlobRef { digest: a.sha256, sealed: a.sealed_base.as_deref().map(|b| (BlobRole::Attachment, Arc::from(b))) };
+            let Some(bytes) = self.small_blob(None, &row.id, &blob, MAX_ATTACHMENT).await? else { continue };
             if let Some(text) = tokio::task::spawn_blocking(move || extract::extract(source, &bytes)).await.map_err(|e| ServiceError::Internal(e.to_string()))? {
                 let cut = text.char_indices().nth(MAX_INDEXED_TEXT as usize / 3).map_or(text.len(), |(i, _)| i);
                 out.push_str(&text[..cut]);

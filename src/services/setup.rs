@@ -8,6 +8,7 @@ use rand::RngCore;
 use serde_json::Value;
 
 use super::people::NewUser;
+use super::keys::{KeyCheckError, KeyService, check_keyring, record_key_checks};
 use super::search::SearchEngine;
 use super::{Henji, ServiceError, ServiceSettings};
 use crate::domain::kinds::{KindError, KindRegistry};
@@ -16,6 +17,7 @@ use crate::resources::blob_store::{BlobStore, StoreError};
 use crate::resources::catalog::documents::blob_totals;
 use crate::resources::catalog::people::count_users;
 use crate::resources::catalog::{Catalog, OpenError};
+use crate::resources::keyring::{KeySource, Keyring, KeyringError};
 use crate::telemetry::Metrics;
 
 /// The built-in kinds, embedded so the binary works from any directory.
@@ -34,6 +36,10 @@ pub struct StorageConfig {
     pub schemas: Option<PathBuf>,
     /// The search index folder; default `<data-dir>/index`.
     pub index: Option<PathBuf>,
+    /// `HENJI_KEYS`: key-encryption keys given inline.
+    pub keys: Option<String>,
+    /// `HENJI_KEY_FILE`; default `<data-dir>/keys/master.key`.
+    pub key_file: Option<PathBuf>,
 }
 
 impl StorageConfig {
@@ -49,6 +55,10 @@ impl StorageConfig {
 
     pub fn index_dir(&self) -> PathBuf {
         self.index.clone().unwrap_or_else(|| self.data_dir.join("index"))
+    }
+
+    pub fn default_key_file(&self) -> PathBuf {
+        self.data_dir.join("keys").join("master.key")
     }
 
     pub fn catalog_url(&self) -> Result<String, SetupError> {
@@ -81,6 +91,10 @@ pub enum SetupError {
     SchemaFile { path: PathBuf, detail: String },
     #[error(transparent)]
     Service(#[from] ServiceError),
+    #[error(transparent)]
+    Keys(#[from] KeyCheckError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
 }
 
 /// What a first start did, for the command line to say.
@@ -90,6 +104,8 @@ pub struct FirstStart {
     /// Set when the administrator was created; the password only if it was generated.
     pub admin_created: bool,
     pub generated_admin_password: Option<String>,
+    /// Set when no keys were given and a key file was generated.
+    pub generated_key_file: Option<PathBuf>,
 }
 
 pub enum OpenMode {
@@ -111,6 +127,14 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
         return Err(SetupError::NoCatalog(catalog_url));
     }
     let catalog = Catalog::open(&catalog_url, creating).await?;
+    // Keys are checked against the data before anything is written.
+    let keyring = load_keyring(config, &catalog, creating, &mut report).await?;
+    if creating || keyring.is_some() {
+        check_keyring(&catalog, keyring.as_ref()).await?;
+    }
+    if let Some(ring) = &keyring {
+        record_key_checks(&catalog, ring).await.map_err(OpenError::from)?;
+    }
     let blobs = BlobStore::open(&config.store_url()?)?;
     blobs.initialise().await?;
     let kinds = load_kinds(config.schemas.as_deref())?;
@@ -123,6 +147,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
         committer, catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), caches: Default::default(),
         settings: ServiceSettings::default(),
         search: Arc::new(SearchEngine::new(config.index_dir())),
+        keys: Arc::new(KeyService::new(keyring)),
     };
 
     if let OpenMode::Create { admin_password } = mode {
@@ -158,6 +183,33 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
         }
     }
     Ok((henji, report))
+}
+
+/// `HENJI_KEYS`, else `HENJI_KEY_FILE`, else the default key file; on the first start of an
+/// installation with no sealed data and no keys, a generated key file. `None` only for
+/// administration commands run without keys (`henji verify` needs none).
+async fn load_keyring(config: &StorageConfig, catalog: &Catalog, creating: bool, report: &mut FirstStart) -> Result<Option<Keyring>, SetupError> {
+    if let Some(text) = config.keys.as_deref().filter(|t| !t.trim().is_empty()) {
+        return Ok(Some(Keyring::parse(text, KeySource::Environment)?));
+    }
+    if let Some(path) = &config.key_file {
+        return Ok(Some(Keyring::from_file(path)?));
+    }
+    let default = config.default_key_file();
+    if default.exists() {
+        return Ok(Some(Keyring::from_file(&default)?));
+    }
+    if !creating {
+        return Ok(None);
+    }
+    // Generating a key for an installation whose data is sealed already would hide the real
+    // problem (the key went missing): the check in `open` stops that start instead.
+    if check_keyring(catalog, None).await.is_err() {
+        return Ok(None);
+    }
+    let ring = Keyring::generate_file(&default)?;
+    report.generated_key_file = Some(default);
+    Ok(Some(ring))
 }
 
 /// Built-in kinds, then every `*.json` in the schemas folder (which may override them).

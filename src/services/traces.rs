@@ -15,9 +15,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::documents::parse_document_id;
+use super::sealed::StoredBlobRef;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::access::{self, DocumentFacts};
-use crate::domain::ids::{RevisionId, Sha256Digest};
+use crate::domain::ids::RevisionId;
 use crate::domain::palette;
 use crate::domain::people::Principal;
 use crate::domain::traces::report::{LegendEntry, MarkRevision, TraceReport};
@@ -327,36 +328,21 @@ impl Henji {
         .map_err(|e| ServiceError::Internal(format!("trace computation failed: {e}")))
     }
 
-    /// A revision's body as text, checked against its digest; a revision without a body is
-    /// the empty text. A body longer than `limit` bytes is refused before it is read.
+    /// A revision's body as text, checked against its digest (and opened, if sealed); a
+    /// revision without a body is the empty text. A body longer than `limit` bytes is refused
+    /// before it is read.
     pub(super) async fn revision_text(&self, revision: &RevisionRow, limit: u64) -> ServiceResult<Arc<str>> {
-        let Some(hex) = &revision.body_sha256 else { return Ok(Arc::from("")) };
-        let digest: Sha256Digest = hex.parse().map_err(|_| ServiceError::Internal(format!("bad body digest in catalog for revision {}", revision.id)))?;
-        self.body_text(&digest, limit).await?.ok_or_else(|| {
+        let Some(blob) = super::documents::body_blob(revision)? else { return Ok(Arc::from("")) };
+        self.body_text(&revision.document_id, &blob, limit).await?.ok_or_else(|| {
             ServiceError::invalid("to", format!("the texts of this range exceed {} MiB; traces are drawn for less, so choose a shorter range", MAX_TRACED_TEXT >> 20))
         })
     }
 
-    /// A body blob as text, checked against its digest and kept if small; `None` if it is
-    /// longer than `limit` bytes (then it is not read).
-    pub(super) async fn body_text(&self, digest: &Sha256Digest, limit: u64) -> ServiceResult<Option<Arc<str>>> {
-        let bytes = match self.caches.body(digest) {
-            Some(bytes) => bytes,
-            None => {
-                let (size, stream) = self.blobs.get(digest).await?;
-                if size > limit {
-                    return Ok(None);
-                }
-                let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(stream).await?;
-                let bytes = bytes::Bytes::from(chunks.concat());
-                if Sha256Digest::of(&bytes) != *digest {
-                    return Err(ServiceError::Integrity(format!("blob {digest} does not match its digest")));
-                }
-                self.caches.put_body(*digest, bytes.clone());
-                bytes
-            }
-        };
-        let text = std::str::from_utf8(&bytes).map_err(|_| ServiceError::Integrity(format!("body blob {digest} is not UTF-8 text")))?;
+    /// A body blob as text, kept if small; `None` if it is longer than `limit` bytes (then it
+    /// is not read).
+    pub(super) async fn body_text(&self, document: &str, blob: &StoredBlobRef, limit: u64) -> ServiceResult<Option<Arc<str>>> {
+        let Some(bytes) = self.small_blob(None, document, blob, limit).await? else { return Ok(None) };
+        let text = std::str::from_utf8(&bytes).map_err(|_| ServiceError::Integrity(format!("body blob {} is not UTF-8 text", blob.digest)))?;
         Ok(Some(Arc::from(text)))
     }
 

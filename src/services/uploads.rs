@@ -1,10 +1,13 @@
 //! Files on their way in: hashed while they are written, bodies checked as UTF-8 text on the
-//! fly, nothing held whole in memory.
+//! fly, sealed chunk by chunk when the document is classified, nothing held whole in memory.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::manifest::{AttachmentRef, BodyRef};
+use crate::domain::sealing::{BlobRole, BlobSealer, Place, SecretKey};
 use crate::domain::text::Utf8Counter;
 use crate::resources::blob_store::{BlobWriter, StoredBlob};
 
@@ -15,8 +18,25 @@ pub const BODY_MEDIA_TYPE: &str = "text/plain; charset=utf-8";
 /// Longest attachment name kept; names longer than this are cut at a character boundary.
 const MAX_NAME_CHARS: usize = 255;
 
+/// Where the files of a classified document are sealed: its data key and the base revision.
+#[derive(Clone, Debug)]
+pub struct UploadSealing {
+    pub key: Arc<SecretKey>,
+    pub document: String,
+    pub base: String,
+}
+
+impl UploadSealing {
+    fn sealer(&self, role: BlobRole) -> BlobSealer {
+        BlobSealer::new(&self.key, &Place::Blob { document: &self.document, base: &self.base, role })
+    }
+}
+
 pub struct Upload {
     writer: BlobWriter,
+    /// With the base it binds, when the file is sealed.
+    sealer: Option<(BlobSealer, String)>,
+    plain_size: u64,
     text: Option<Utf8Counter>,
     /// The request path of this part, for error messages (`body`, `attachment.2`).
     field: String,
@@ -27,7 +47,10 @@ pub struct Upload {
 /// A file that is now in the object store.
 #[derive(Clone, Debug)]
 pub struct UploadedFile {
+    /// What is in the store: the sealed bytes when `sealed_base` is set.
     pub blob: StoredBlob,
+    pub plain_size: u64,
+    pub sealed_base: Option<String>,
     pub chars: Option<u64>,
     pub name: String,
     pub media_type: String,
@@ -35,18 +58,20 @@ pub struct UploadedFile {
 
 impl UploadedFile {
     pub fn body_ref(&self) -> BodyRef {
-        BodyRef { sha256: self.blob.digest, size: self.blob.size, chars: self.chars.unwrap_or(0) }
+        BodyRef { sha256: self.blob.digest, size: self.plain_size, chars: self.chars.unwrap_or(0), sealed_base: self.sealed_base.clone() }
     }
 
     pub fn attachment_ref(&self) -> AttachmentRef {
-        AttachmentRef { name: self.name.clone(), media_type: self.media_type.clone(), size: self.blob.size, sha256: self.blob.digest }
+        AttachmentRef { name: self.name.clone(), media_type: self.media_type.clone(), size: self.plain_size, sha256: self.blob.digest, sealed_base: self.sealed_base.clone() }
     }
 }
 
 impl Henji {
-    pub fn body_upload(&self) -> Upload {
+    pub fn body_upload(&self, sealing: Option<&UploadSealing>) -> Upload {
         Upload {
             writer: self.blobs.writer(),
+            sealer: sealing.map(|s| (s.sealer(BlobRole::Body), s.base.clone())),
+            plain_size: 0,
             text: Some(Utf8Counter::default()),
             field: "body".into(),
             name: BODY_NAME.into(),
@@ -54,7 +79,7 @@ impl Henji {
         }
     }
 
-    pub fn attachment_upload(&self, index: usize, name: Option<&str>, media_type: Option<&str>) -> ServiceResult<Upload> {
+    pub fn attachment_upload(&self, sealing: Option<&UploadSealing>, index: usize, name: Option<&str>, media_type: Option<&str>) -> ServiceResult<Upload> {
         let field = format!("attachment.{index}");
         let name = clean_file_name(name.unwrap_or("")).unwrap_or_else(|| format!("attachment-{}", index + 1));
         let media_type = match media_type {
@@ -62,17 +87,18 @@ impl Henji {
             Some(_) => return Err(ServiceError::invalid(field, "the part's Content-Type is not a media type")),
             None => "application/octet-stream".to_owned(),
         };
-        Ok(Upload { writer: self.blobs.writer(), text: None, field, name, media_type })
+        let sealer = sealing.map(|s| (s.sealer(BlobRole::Attachment), s.base.clone()));
+        Ok(Upload { writer: self.blobs.writer(), sealer, plain_size: 0, text: None, field, name, media_type })
     }
 
     /// Stores a text body given whole (JSON `body.text`).
-    pub async fn store_text_body(&self, text: &str) -> ServiceResult<UploadedFile> {
-        let mut upload = self.body_upload();
+    pub async fn store_text_body(&self, sealing: Option<&UploadSealing>, text: &str) -> ServiceResult<UploadedFile> {
+        let mut upload = self.body_upload(sealing);
         upload.write(Bytes::copy_from_slice(text.as_bytes())).await?;
         self.finish_upload(upload).await
     }
 
-    pub async fn finish_upload(&self, upload: Upload) -> ServiceResult<UploadedFile> {
+    pub async fn finish_upload(&self, mut upload: Upload) -> ServiceResult<UploadedFile> {
         let chars = match upload.text {
             Some(counter) => match counter.finish() {
                 Ok(n) => Some(n),
@@ -83,11 +109,18 @@ impl Henji {
             },
             None => None,
         };
+        let sealed_base = match upload.sealer {
+            Some((sealer, base)) => {
+                upload.writer.write(Bytes::from(sealer.finish())).await?;
+                Some(base)
+            }
+            None => None,
+        };
         let blob = upload.writer.finish().await?;
         if blob.deduplicated {
             self.metrics.blobs_deduplicated.inc();
         }
-        Ok(UploadedFile { blob, chars, name: upload.name, media_type: upload.media_type })
+        Ok(UploadedFile { blob, plain_size: upload.plain_size, sealed_base, chars, name: upload.name, media_type: upload.media_type })
     }
 }
 
@@ -99,7 +132,16 @@ impl Upload {
         {
             return Err(ServiceError::invalid(self.field.clone(), e.to_string()));
         }
-        self.writer.write(chunk).await?;
+        self.plain_size += chunk.len() as u64;
+        match self.sealer.as_mut() {
+            Some((sealer, _)) => {
+                let sealed = sealer.push(&chunk);
+                if !sealed.is_empty() {
+                    self.writer.write(Bytes::from(sealed)).await?;
+                }
+            }
+            None => self.writer.write(chunk).await?,
+        }
         Ok(())
     }
 

@@ -10,7 +10,10 @@ use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
 use super::audit::ChainReport;
-use super::{Henji, ServiceResult};
+use super::sealed::{SealedFields, open_fields};
+use super::{Henji, ServiceError, ServiceResult};
+use crate::domain::canonical::to_canonical_bytes;
+use crate::resources::catalog::keys;
 use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
 use crate::domain::manifest::RevisionManifest;
 use crate::resources::catalog::documents as rows;
@@ -94,6 +97,9 @@ impl Henji {
         // Manifests: name = digest of bytes, canonical, about the document whose folder holds
         // them, and every blob they name is present.
         let mut manifests: HashMap<(String, String), Option<String>> = HashMap::new();
+        // Digests of the sealed fields of each manifest that has some, to hold the catalog's
+        // copy against without the key.
+        let mut sealed_fields: HashMap<(String, String), Sha256Digest> = HashMap::new();
         let mut listing = self.blobs.list("revisions");
         while let Some((path, _)) = listing.try_next().await? {
             report.manifests_checked += 1;
@@ -133,6 +139,9 @@ impl Henji {
                     report.bad.push(BadObject { object: object.clone(), problem: format!("refers to blob {digest}, which is missing or damaged") });
                 }
             }
+            if !manifest.sealed_fields.is_empty() {
+                sealed_fields.insert((doc_id.to_string(), rev_id.to_string()), fields_digest(&manifest.sealed_fields));
+            }
             manifests.insert((doc_id.to_string(), rev_id.to_string()), manifest.parent.map(|p| p.to_string()));
         }
 
@@ -169,10 +178,63 @@ impl Henji {
         }
         report.unreferenced_manifests = (manifests.len() as u64).saturating_sub(referenced);
 
+        self.verify_sealing(&sealed_fields, &mut report).await?;
+
         match self.verify_audit_chain().await? {
             ChainReport::Intact { events } => report.audit_events = events,
             ChainReport::Broken { first_bad_seq } => report.bad.push(BadObject { object: format!("audit event {first_bad_seq}"), problem: "audit chain is broken at this event".into() }),
         }
         Ok(report)
     }
+
+    /// The catalog's copy of each head's sealed fields is the manifest's; with the keys at
+    /// hand, every data key unwraps and every sealed field of a head opens.
+    async fn verify_sealing(&self, manifests: &HashMap<(String, String), Sha256Digest>, report: &mut VerifyReport) -> ServiceResult<()> {
+        let mut after = String::new();
+        loop {
+            let page = rows::sealed_field_heads(&mut *self.catalog.reader().acquire().await?, &after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0.clone();
+            for (document, head, text) in page {
+                let object = format!("document {document} (catalog sealed fields)");
+                let Ok(Some(sealed)) = SealedFields::parse(&text) else {
+                    report.bad.push(BadObject { object, problem: "unreadable".into() });
+                    continue;
+                };
+                if manifests.get(&(document.clone(), head.clone())) != Some(&fields_digest(&sealed.values)) {
+                    report.bad.push(BadObject { object, problem: format!("differ from the sealed fields of head revision {head}") });
+                    continue;
+                }
+                if self.keys.has_keyring() {
+                    match self.data_key(&document).await {
+                        Ok(key) => {
+                            if let Err(field) = open_fields(&key, &document, &sealed.base, &sealed.values) {
+                                report.bad.push(BadObject { object: format!("document {document} field {field}"), problem: "sealed value does not open".into() });
+                            }
+                        }
+                        Err(ServiceError::Gone(_)) => {}
+                        Err(e) => report.bad.push(BadObject { object: format!("data-key/{document}"), problem: e.to_string() }),
+                    }
+                }
+            }
+        }
+        if self.keys.has_keyring() {
+            let mut after = String::new();
+            loop {
+                let page = keys::live_keys(&mut *self.catalog.reader().acquire().await?, &after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.owner.clone();
+                for row in page {
+                    if let Err(e) = self.data_key(&row.owner).await {
+                        report.bad.push(BadObject { object: format!("data-key/{}", row.owner), problem: e.to_string() });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fields_digest(fields: &serde_json::Map<String, serde_json::Value>) -> Sha256Digest {
+    Sha256Digest::of(&to_canonical_bytes(&serde_json::Value::Object(fields.clone())))
 }

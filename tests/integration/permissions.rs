@@ -46,8 +46,15 @@ async fn department_and_clearance_matrix() {
                 level,
                 head: v["head_revision"].as_str().unwrap().into(),
                 body_sha: revs["items"][0]["body_sha256"].as_str().unwrap().into(),
-                attachment_sha: sha256_hex(marker.as_bytes()),
+                attachment_sha: v["attachments"][0]["sha256"].as_str().unwrap().into(),
             });
+            // A classified document's files are stored sealed: not under the digest of their
+            // plaintext, which no one can use to confirm that a file is stored.
+            let plain_sha = sha256_hex(marker.as_bytes());
+            let sealed = level >= 2;
+            assert_eq!(docs.last().unwrap().attachment_sha != plain_sha, sealed, "{dept}/{class} attachment digest");
+            let r = s.req(Method::GET, &format!("/api/v1/blobs/{plain_sha}"), &admin).send().await.unwrap();
+            assert_eq!(r.status(), if sealed { StatusCode::NOT_FOUND } else { StatusCode::OK }, "{dept}/{class} by plaintext digest");
         }
     }
     // Readers: each department × each clearance, plus an administrator cleared to confidential.

@@ -23,6 +23,8 @@ pub struct DocumentRow {
     pub updated_at: String,
     pub deleted_at: Option<String>,
     pub deleted_by: Option<String>,
+    /// Sensitive fields of the head, sealed (see `SealedFields`); empty when there are none.
+    pub sealed_fields: String,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -36,14 +38,16 @@ pub struct RevisionRow {
     pub note: Option<String>,
     pub body_sha256: Option<String>,
     pub body_chars: Option<i64>,
+    /// Set when the body is sealed: the base revision bound into it.
+    pub body_sealed_base: Option<String>,
 }
 
 const DOCUMENT_COLUMNS: &str = "id, kind, title, department, classification, classification_rank, urgency, state, \
-     fields, attachments, head_revision, revision_count, created_at, created_by, updated_at, deleted_at, deleted_by";
+     fields, attachments, head_revision, revision_count, created_at, created_by, updated_at, deleted_at, deleted_by, sealed_fields";
 
 pub async fn insert_document(conn: &mut Conn, d: &DocumentRow) -> CatalogResult<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     )))
     .bind(&d.id)
     .bind(&d.kind)
@@ -62,6 +66,7 @@ pub async fn insert_document(conn: &mut Conn, d: &DocumentRow) -> CatalogResult<
     .bind(&d.updated_at)
     .bind(&d.deleted_at)
     .bind(&d.deleted_by)
+    .bind(&d.sealed_fields)
     .execute(conn)
     .await
     .map(|_| ())
@@ -82,12 +87,13 @@ pub async fn advance_head(
     base: &str,
     new_head: &str,
     fields: &str,
+    sealed_fields: &str,
     attachments: &str,
     updated_at: &str,
 ) -> CatalogResult<bool> {
     let done = sqlx::query(
         "UPDATE documents SET head_revision = $1, fields = $2, attachments = $3, updated_at = $4,
-                revision_count = revision_count + 1
+                revision_count = revision_count + 1, sealed_fields = $7
          WHERE id = $5 AND head_revision = $6 AND deleted_at IS NULL",
     )
     .bind(new_head)
@@ -96,6 +102,7 @@ pub async fn advance_head(
     .bind(updated_at)
     .bind(id)
     .bind(base)
+    .bind(sealed_fields)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -151,8 +158,8 @@ pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogR
 
 pub async fn insert_revision(conn: &mut Conn, r: &RevisionRow) -> CatalogResult<()> {
     sqlx::query(
-        "INSERT INTO revisions (id, document_id, seq, parent, author, created_at, note, body_sha256, body_chars)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO revisions (id, document_id, seq, parent, author, created_at, note, body_sha256, body_chars, body_sealed_base)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&r.id)
     .bind(&r.document_id)
@@ -163,12 +170,13 @@ pub async fn insert_revision(conn: &mut Conn, r: &RevisionRow) -> CatalogResult<
     .bind(&r.note)
     .bind(&r.body_sha256)
     .bind(r.body_chars)
+    .bind(&r.body_sealed_base)
     .execute(conn)
     .await
     .map(|_| ())
 }
 
-const REVISION_COLUMNS: &str = "id, document_id, seq, parent, author, created_at, note, body_sha256, body_chars";
+const REVISION_COLUMNS: &str = "id, document_id, seq, parent, author, created_at, note, body_sha256, body_chars, body_sealed_base";
 
 pub async fn revisions(conn: &mut Conn, document_id: &str, after_seq: i64, limit: i64) -> CatalogResult<Vec<RevisionRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -205,9 +213,9 @@ pub async fn all_revisions(conn: &mut Conn, after: (&str, i64), limit: i64) -> C
 
 /// Records that `document_id` refers to a blob. Returns true if the blob itself is new to the
 /// catalog (for the bytes-stored metric).
-pub async fn reference_blob(conn: &mut Conn, document_id: &str, sha256: &str, size: i64, name: &str, media_type: &str, at: &str) -> CatalogResult<bool> {
+pub async fn reference_blob(conn: &mut Conn, r: &NewBlobReference<'_>, size: i64, at: &str) -> CatalogResult<bool> {
     let new = sqlx::query("INSERT INTO blobs (sha256, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-        .bind(sha256)
+        .bind(r.sha256)
         .bind(size)
         .bind(at)
         .execute(&mut *conn)
@@ -215,16 +223,28 @@ pub async fn reference_blob(conn: &mut Conn, document_id: &str, sha256: &str, si
         .rows_affected()
         == 1;
     sqlx::query(
-        "INSERT INTO document_blobs (document_id, sha256, name, media_type) VALUES ($1, $2, $3, $4)
+        "INSERT INTO document_blobs (document_id, sha256, name, media_type, sealed_role, sealed_base) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (document_id, sha256) DO NOTHING",
     )
-    .bind(document_id)
-    .bind(sha256)
-    .bind(name)
-    .bind(media_type)
+    .bind(r.document_id)
+    .bind(r.sha256)
+    .bind(r.name)
+    .bind(r.media_type)
+    .bind(r.sealed.map(|s| s.0))
+    .bind(r.sealed.map(|s| s.1))
     .execute(conn)
     .await?;
     Ok(new)
+}
+
+/// A document's reference to a blob, on its way into the catalog.
+pub struct NewBlobReference<'a> {
+    pub document_id: &'a str,
+    pub sha256: &'a str,
+    pub name: &'a str,
+    pub media_type: &'a str,
+    /// (role, base) when the blob is sealed.
+    pub sealed: Option<(&'a str, &'a str)>,
 }
 
 /// The documents that refer to a blob, with the name and type each gave it.
@@ -233,10 +253,12 @@ pub struct BlobReference {
     pub document_id: String,
     pub name: String,
     pub media_type: String,
+    pub sealed_role: Option<String>,
+    pub sealed_base: Option<String>,
 }
 
 pub async fn blob_references(conn: &mut Conn, sha256: &str) -> CatalogResult<Vec<BlobReference>> {
-    sqlx::query_as("SELECT document_id, name, media_type FROM document_blobs WHERE sha256 = $1 ORDER BY document_id")
+    sqlx::query_as("SELECT document_id, name, media_type, sealed_role, sealed_base FROM document_blobs WHERE sha256 = $1 ORDER BY document_id")
         .bind(sha256)
         .fetch_all(conn)
         .await
@@ -261,6 +283,16 @@ pub async fn documents_with_wrong_head(conn: &mut Conn) -> CatalogResult<Vec<(St
 /// Ids of documents that are not deleted, in id order after `after`.
 pub async fn live_document_ids(conn: &mut Conn, after: &str, limit: i64) -> CatalogResult<Vec<String>> {
     sqlx::query_scalar("SELECT id FROM documents WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// (id, head revision, sealed fields) of documents whose head has sealed fields, in id order
+/// after `after` (for `henji verify`).
+pub async fn sealed_field_heads(conn: &mut Conn, after: &str, limit: i64) -> CatalogResult<Vec<(String, String, String)>> {
+    sqlx::query_as("SELECT id, head_revision, sealed_fields FROM documents WHERE id > $1 AND sealed_fields <> '' ORDER BY id LIMIT $2")
         .bind(after)
         .bind(limit)
         .fetch_all(conn)

@@ -14,6 +14,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub mod audit;
 pub mod documents;
+pub mod keys;
 pub mod people;
 
 pub use sqlx::SqliteConnection as Conn;
@@ -52,6 +53,8 @@ impl Catalog {
             // (kill -9); only an OS crash or power loss can roll back the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Deleted and overwritten content (a shredded data key) is zeroed, not left in free pages.
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(10));
         // An embedded database cannot drop a connection, so the per-acquire ping is pure cost.
         let writer = SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options.clone()).await?;
@@ -71,6 +74,12 @@ impl Catalog {
 
     pub async fn ping(&self) -> CatalogResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
+    }
+
+    /// Moves the write-ahead log into the database and empties it, so overwritten bytes are
+    /// gone from both files.
+    pub async fn scrub(&self) -> CatalogResult<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await.map(|_| ())
     }
 
     pub async fn close(&self) {

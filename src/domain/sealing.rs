@@ -1,0 +1,393 @@
+//! Sealing (加密存储): AES-256-GCM under a per-document data key, with where a value belongs
+//! bound in as associated data, so a ciphertext copied to another field, role or document fails
+//! to open instead of opening as the wrong plaintext. Pure computation; keys come from the
+//! keyring resource and sealed bytes go to the stores through the services.
+//!
+//! Three shapes:
+//! - a *value* (a sensitive field): `nonce(12) ‖ ciphertext ‖ tag(16)`;
+//! - a *wrapped key* (a data key under a key-encryption key): the same shape;
+//! - a *sealed blob* (a classified body or attachment), streamed in chunks so memory stays
+//!   bounded: a 16-byte header `"HNJ1" ‖ chunk size (u32 BE) ‖ random prefix (8)`, then chunks
+//!   of `ciphertext ‖ tag`. Chunk `i` uses the nonce `prefix ‖ u32 BE (2i + last)`, so chunks
+//!   cannot be reordered, dropped or truncated at the end without a tag failing (the STREAM
+//!   construction of Hoang, Reyhanitabar, Rogaway and Vizár).
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::aead::consts::U12;
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use rand::RngCore;
+
+pub const KEY_BYTES: usize = 32;
+const NONCE_BYTES: usize = 12;
+const TAG_BYTES: usize = 16;
+const MAGIC: &[u8; 4] = b"HNJ1";
+pub const BLOB_HEADER_BYTES: usize = 16;
+/// Plaintext bytes per sealed chunk: large enough that the per-chunk cost vanishes next to
+/// AES-GCM itself, small enough that a reader holds little.
+pub const BLOB_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Opening failed: the bytes were altered, moved, or sealed under another key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("does not open: altered, moved from elsewhere, or sealed under another key")]
+    Tampered,
+    #[error("is cut short or malformed")]
+    Malformed,
+    #[error("a key must be {KEY_BYTES} bytes")]
+    BadKey,
+}
+
+/// 32 random bytes; either a document's data key (DEK) or a key-encryption key (KEK).
+#[derive(Clone)]
+pub struct SecretKey([u8; KEY_BYTES]);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+impl SecretKey {
+    pub fn generate() -> Self {
+        let mut k = [0u8; KEY_BYTES];
+        rand::rng().fill_bytes(&mut k);
+        Self(k)
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, SealError> {
+        Ok(Self(bytes.try_into().map_err(|_| SealError::BadKey)?))
+    }
+
+    pub fn expose(&self) -> &[u8; KEY_BYTES] {
+        &self.0
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        // A 32-byte array is always a valid AES-256 key.
+        Aes256Gcm::new(&self.0.into())
+    }
+}
+
+/// Where a sealed thing lives; the associated data of every seal. `base` is the revision the
+/// value was written on top of (`root` for a document's first revision): a revision's own id is
+/// the digest of a manifest that holds the ciphertext, so it cannot be inside the ciphertext.
+pub enum Place<'a> {
+    Field { document: &'a str, base: &'a str, field: &'a str },
+    Blob { document: &'a str, base: &'a str, role: BlobRole },
+    DataKey { document: &'a str, kek: &'a str },
+    /// A file of the sealed search index.
+    IndexFile { name: &'a str },
+    /// The known value that tells a right key from a wrong one at start.
+    KeyCheck { kek: &'a str },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobRole {
+    Body,
+    Attachment,
+}
+
+impl BlobRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobRole::Body => "body",
+            BlobRole::Attachment => "attachment",
+        }
+    }
+}
+
+impl Place<'_> {
+    /// NUL-separated, so no choice of names can make two places spell the same bytes.
+    fn associated_data(&self) -> Vec<u8> {
+        let parts: Vec<&str> = match self {
+            Place::Field { document, base, field } => vec!["henji/field/1", document, base, field],
+            Place::Blob { document, base, role } => vec!["henji/blob/1", document, base, role.as_str()],
+            Place::DataKey { document, kek } => vec!["henji/dek/1", document, kek],
+            Place::IndexFile { name } => vec!["henji/index-file/1", name],
+            Place::KeyCheck { kek } => vec!["henji/key-check/1", kek],
+        };
+        parts.join("\0").into_bytes()
+    }
+}
+
+/// Seals a small value with a fresh random nonce.
+pub fn seal(key: &SecretKey, place: &Place<'_>, plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    rand::rng().fill_bytes(&mut nonce);
+    let mut out = Vec::with_capacity(NONCE_BYTES + plaintext.len() + TAG_BYTES);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = encrypt(&key.cipher(), &nonce, &place.associated_data(), &mut out[NONCE_BYTES..]);
+    out.extend_from_slice(&tag);
+    out
+}
+
+pub fn open(key: &SecretKey, place: &Place<'_>, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+    if sealed.len() < NONCE_BYTES + TAG_BYTES {
+        return Err(SealError::Malformed);
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_BYTES);
+    let (body, tag) = rest.split_at(rest.len() - TAG_BYTES);
+    let mut plain = body.to_vec();
+    decrypt(&key.cipher(), nonce, &place.associated_data(), &mut plain, tag)?;
+    Ok(plain)
+}
+
+fn encrypt(cipher: &Aes256Gcm, nonce: &[u8], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_BYTES] {
+    let nonce = Nonce::<U12>::try_from(nonce).unwrap_or_default();
+    // AES-GCM refuses only messages beyond 64 GiB; chunks and values are far below that.
+    cipher.encrypt_inout_detached(&nonce, aad, buf.into()).map(|t| t.into()).unwrap_or([0; TAG_BYTES])
+}
+
+fn decrypt(cipher: &Aes256Gcm, nonce: &[u8], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> Result<(), SealError> {
+    let nonce = Nonce::<U12>::try_from(nonce).map_err(|_| SealError::Malformed)?;
+    let tag = Tag::try_from(tag).map_err(|_| SealError::Malformed)?;
+    cipher.decrypt_inout_detached(&nonce, aad, buf.into(), &tag).map_err(|_| SealError::Tampered)
+}
+
+/// Size of a sealed blob holding `plain` bytes.
+pub fn sealed_len(plain: u64) -> u64 {
+    let chunks = plain.div_ceil(BLOB_CHUNK_BYTES as u64).max(1);
+    BLOB_HEADER_BYTES as u64 + plain + chunks * TAG_BYTES as u64
+}
+
+/// Plaintext size of a sealed blob of `sealed` bytes (the inverse of `sealed_len`).
+pub fn plain_len(sealed: u64) -> Option<u64> {
+    let rest = sealed.checked_sub(BLOB_HEADER_BYTES as u64)?;
+    let chunks = rest.div_ceil((BLOB_CHUNK_BYTES + TAG_BYTES) as u64).max(1);
+    let plain = rest.checked_sub(chunks * TAG_BYTES as u64)?;
+    (sealed_len(plain) == sealed).then_some(plain)
+}
+
+fn chunk_nonce(prefix: &[u8; 8], index: u32, last: bool) -> [u8; NONCE_BYTES] {
+    let mut n = [0u8; NONCE_BYTES];
+    n[..8].copy_from_slice(prefix);
+    n[8..].copy_from_slice(&(index.wrapping_mul(2) | u32::from(last)).to_be_bytes());
+    n
+}
+
+/// Seals a stream: feed plaintext in any pieces, take sealed bytes out.
+pub struct BlobSealer {
+    cipher: Aes256Gcm,
+    aad: Vec<u8>,
+    prefix: [u8; 8],
+    index: u32,
+    pending: Vec<u8>,
+    header_sent: bool,
+}
+
+impl BlobSealer {
+    pub fn new(key: &SecretKey, place: &Place<'_>) -> Self {
+        let mut prefix = [0u8; 8];
+        rand::rng().fill_bytes(&mut prefix);
+        Self { cipher: key.cipher(), aad: place.associated_data(), prefix, index: 0, pending: Vec::with_capacity(BLOB_CHUNK_BYTES), header_sent: false }
+    }
+
+    fn header(&mut self, out: &mut Vec<u8>) {
+        if !self.header_sent {
+            out.extend_from_slice(MAGIC);
+            out.extend_from_slice(&(BLOB_CHUNK_BYTES as u32).to_be_bytes());
+            out.extend_from_slice(&self.prefix);
+            self.header_sent = true;
+        }
+    }
+
+    fn seal_chunk(&mut self, plain: &[u8], last: bool, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(plain);
+        let nonce = chunk_nonce(&self.prefix, self.index, last);
+        let tag = encrypt(&self.cipher, &nonce, &self.aad, &mut out[start..]);
+        out.extend_from_slice(&tag);
+        self.index += 1;
+    }
+
+    /// Sealed bytes for every whole chunk now available (possibly none).
+    pub fn push(&mut self, mut data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.header(&mut out);
+        // A chunk is sealed only once more data follows it, so the last one can be flagged.
+        while !data.is_empty() {
+            if self.pending.len() == BLOB_CHUNK_BYTES {
+                let chunk = std::mem::take(&mut self.pending);
+                self.seal_chunk(&chunk, false, &mut out);
+                self.pending = chunk;
+                self.pending.clear();
+            }
+            let take = (BLOB_CHUNK_BYTES - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        out
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.header(&mut out);
+        let chunk = std::mem::take(&mut self.pending);
+        self.seal_chunk(&chunk, true, &mut out);
+        out
+    }
+}
+
+/// Opens a stream sealed by `BlobSealer`: feed sealed bytes, take plaintext out; `finish`
+/// insists the last chunk was seen.
+pub struct BlobOpener {
+    cipher: Aes256Gcm,
+    aad: Vec<u8>,
+    prefix: Option<[u8; 8]>,
+    index: u32,
+    pending: Vec<u8>,
+    done: bool,
+}
+
+impl BlobOpener {
+    pub fn new(key: &SecretKey, place: &Place<'_>) -> Self {
+        Self { cipher: key.cipher(), aad: place.associated_data(), prefix: None, index: 0, pending: Vec::new(), done: false }
+    }
+
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.pending.extend_from_slice(data);
+        let mut out = Vec::new();
+        if self.prefix.is_none() {
+            if self.pending.len() < BLOB_HEADER_BYTES {
+                return Ok(out);
+            }
+            if &self.pending[..4] != MAGIC || self.pending[4..8] != (BLOB_CHUNK_BYTES as u32).to_be_bytes() {
+                return Err(SealError::Malformed);
+            }
+            let mut prefix = [0u8; 8];
+            prefix.copy_from_slice(&self.pending[8..16]);
+            self.prefix = Some(prefix);
+            self.pending.drain(..BLOB_HEADER_BYTES);
+        }
+        let whole = BLOB_CHUNK_BYTES + TAG_BYTES;
+        let mut used = 0;
+        // A full chunk followed by more bytes cannot be the last one.
+        while self.pending.len() - used > whole {
+            self.open_chunk(used, whole, false, &mut out)?;
+            used += whole;
+        }
+        self.pending.drain(..used);
+        Ok(out)
+    }
+
+    fn open_chunk(&mut self, at: usize, len: usize, last: bool, out: &mut Vec<u8>) -> Result<(), SealError> {
+        if self.done {
+            return Err(SealError::Malformed);
+        }
+        let prefix = self.prefix.ok_or(SealError::Malformed)?;
+        let (body, tag) = self.pending[at..at + len].split_at(len - TAG_BYTES);
+        let start = out.len();
+        out.extend_from_slice(body);
+        let nonce = chunk_nonce(&prefix, self.index, last);
+        decrypt(&self.cipher, &nonce, &self.aad, &mut out[start..], tag)?;
+        self.index += 1;
+        self.done = last;
+        Ok(())
+    }
+
+    /// The plaintext of the final chunk; fails if the stream was cut short.
+    pub fn finish(mut self) -> Result<Vec<u8>, SealError> {
+        let len = self.pending.len();
+        if self.prefix.is_none() || !(TAG_BYTES..=BLOB_CHUNK_BYTES + TAG_BYTES).contains(&len) {
+            return Err(SealError::Malformed);
+        }
+        let mut out = Vec::new();
+        self.open_chunk(0, len, true, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Opens a whole sealed blob held in memory.
+pub fn open_blob(key: &SecretKey, place: &Place<'_>, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+    let mut opener = BlobOpener::new(key, place);
+    let mut plain = opener.push(sealed)?;
+    plain.extend(opener.finish()?);
+    Ok(plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field<'a>(document: &'a str, field: &'a str) -> Place<'a> {
+        Place::Field { document, base: "root", field }
+    }
+
+    #[test]
+    fn values_open_only_where_they_were_sealed() {
+        let key = SecretKey::generate();
+        let sealed = seal(&key, &field("D1", "姓名"), "张三".as_bytes());
+        assert_eq!(open(&key, &field("D1", "姓名"), &sealed).unwrap(), "张三".as_bytes());
+        assert_eq!(open(&key, &field("D2", "姓名"), &sealed), Err(SealError::Tampered));
+        assert_eq!(open(&key, &field("D1", "电话"), &sealed), Err(SealError::Tampered));
+        assert_eq!(open(&key, &Place::Field { document: "D1", base: "abc", field: "姓名" }, &sealed), Err(SealError::Tampered));
+        assert_eq!(open(&SecretKey::generate(), &field("D1", "姓名"), &sealed), Err(SealError::Tampered));
+        let mut flipped = sealed.clone();
+        flipped[14] ^= 1;
+        assert_eq!(open(&key, &field("D1", "姓名"), &flipped), Err(SealError::Tampered));
+        assert_ne!(seal(&key, &field("D1", "姓名"), b"x"), seal(&key, &field("D1", "姓名"), b"x"), "fresh nonce per seal");
+    }
+
+    fn seal_in_pieces(key: &SecretKey, place: &Place<'_>, data: &[u8], piece: usize) -> Vec<u8> {
+        let mut s = BlobSealer::new(key, place);
+        let mut out = Vec::new();
+        for p in data.chunks(piece.max(1)) {
+            out.extend(s.push(p));
+        }
+        out.extend(s.finish());
+        out
+    }
+
+    #[test]
+    fn blobs_round_trip_at_every_size_and_size_is_predictable() {
+        let key = SecretKey::generate();
+        let place = Place::Blob { document: "D", base: "root", role: BlobRole::Attachment };
+        for len in [0, 1, BLOB_CHUNK_BYTES - 1, BLOB_CHUNK_BYTES, BLOB_CHUNK_BYTES + 1, 3 * BLOB_CHUNK_BYTES] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            for piece in [1000, 65536, BLOB_CHUNK_BYTES + 5] {
+                let sealed = seal_in_pieces(&key, &place, &data, piece);
+                assert_eq!(sealed.len() as u64, sealed_len(len as u64));
+                assert_eq!(plain_len(sealed.len() as u64), Some(len as u64));
+                let mut opener = BlobOpener::new(&key, &place);
+                let mut plain = Vec::new();
+                for p in sealed.chunks(4093) {
+                    plain.extend(opener.push(p).unwrap());
+                }
+                plain.extend(opener.finish().unwrap());
+                assert_eq!(plain, data, "len {len} piece {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn altered_truncated_or_moved_blobs_fail() {
+        let key = SecretKey::generate();
+        let place = Place::Blob { document: "D", base: "root", role: BlobRole::Body };
+        let data = vec![42u8; 2 * BLOB_CHUNK_BYTES + 10];
+        let sealed = seal_in_pieces(&key, &place, &data, 100_000);
+        let mut flipped = sealed.clone();
+        flipped[BLOB_HEADER_BYTES + BLOB_CHUNK_BYTES + 100] ^= 0x80;
+        assert_eq!(open_blob(&key, &place, &flipped), Err(SealError::Tampered));
+        let whole = BLOB_CHUNK_BYTES + TAG_BYTES;
+        // Cut after a whole chunk: that chunk was not sealed as the last.
+        assert!(open_blob(&key, &place, &sealed[..BLOB_HEADER_BYTES + whole]).is_err());
+        assert!(open_blob(&key, &place, &sealed[..sealed.len() - 1]).is_err());
+        let other = Place::Blob { document: "E", base: "root", role: BlobRole::Body };
+        assert_eq!(open_blob(&key, &other, &sealed), Err(SealError::Tampered));
+        // Two chunks swapped.
+        let mut swapped = sealed[..BLOB_HEADER_BYTES].to_vec();
+        swapped.extend_from_slice(&sealed[BLOB_HEADER_BYTES + whole..BLOB_HEADER_BYTES + 2 * whole]);
+        swapped.extend_from_slice(&sealed[BLOB_HEADER_BYTES..BLOB_HEADER_BYTES + whole]);
+        swapped.extend_from_slice(&sealed[BLOB_HEADER_BYTES + 2 * whole..]);
+        assert_eq!(open_blob(&key, &place, &swapped), Err(SealError::Tampered));
+        assert_eq!(open_blob(&key, &place, &sealed).unwrap(), data);
+    }
+
+    #[test]
+    fn the_same_plaintext_never_seals_to_the_same_bytes() {
+        let key = SecretKey::generate();
+        let place = Place::Blob { document: "D", base: "root", role: BlobRole::Body };
+        assert_ne!(seal_in_pieces(&key, &place, b"same", 10), seal_in_pieces(&key, &place, b"same", 10));
+    }
+}
