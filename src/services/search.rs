@@ -8,7 +8,7 @@
 //! missed, and no write path has to know about the index.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,16 +16,17 @@ use std::time::Duration;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::sealed::StoredBlobRef;
+use super::keys::INDEX_KEY_OWNER;
+use super::sealed::{SealedFields, StoredBlobRef};
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::extract;
 use crate::domain::manifest::AttachmentRef;
 use crate::domain::people::{Classification, Principal};
-use crate::domain::sealing::BlobRole;
+use crate::domain::sealing::{BlobRole, SecretKey};
 use crate::domain::search::{self as query_language, QueryError};
 use crate::resources::catalog::audit as audit_rows;
 use crate::resources::catalog::documents::{self as rows, DocumentRow};
-use crate::resources::search::{IndexQuery, IndexedDocument, SearchError, SearchIndex};
+use crate::resources::search::{IndexHit, IndexQuery, IndexResults, IndexedDocument, SearchError, SearchIndex};
 
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Audit events read per follower step.
@@ -54,12 +55,65 @@ pub enum SearchStatus {
 #[derive(Debug)]
 pub struct SearchEngine {
     dir: PathBuf,
-    index: RwLock<Option<Arc<SearchIndex>>>,
+    index: RwLock<Option<Arc<Indexes>>>,
     status: AtomicU8,
     /// The last audit event whose change is in the index (committed or about to be).
     watermark: AtomicI64,
     /// One indexing job at a time: the follower's step or a rebuild.
     work: tokio::sync::Mutex<()>,
+}
+
+/// The plain index and the sealed one, opened and replaced together.
+#[derive(Debug)]
+struct Indexes {
+    plain: SearchIndex,
+    sealed: SearchIndex,
+}
+
+impl Indexes {
+    fn open(dir: &Path, key: Arc<SecretKey>) -> Result<Self, SearchError> {
+        let plain = SearchIndex::open(dir)?;
+        Ok(Self { sealed: SearchIndex::open_sealed(&sealed_dir(dir), key)?, plain })
+    }
+
+    /// Both anew (the sealed folder lives inside the plain one, which `create` empties).
+    fn create(dir: &Path, key: Arc<SecretKey>) -> Result<Self, SearchError> {
+        let plain = SearchIndex::create(dir)?;
+        Ok(Self { sealed: SearchIndex::create_sealed(&sealed_dir(dir), key)?, plain })
+    }
+
+    fn apply(&self, id: &str, doc: Option<&(IndexedDocument, Option<IndexedDocument>)>) -> Result<(), SearchError> {
+        match doc {
+            Some((plain, sealed)) => {
+                self.plain.upsert(plain)?;
+                match sealed {
+                    Some(s) => self.sealed.upsert(s)?,
+                    None => self.sealed.remove(id),
+                }
+            }
+            None => {
+                self.plain.remove(id);
+                self.sealed.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn clear(&self) -> Result<(), SearchError> {
+        self.plain.clear()?;
+        self.sealed.clear()
+    }
+
+    /// The sealed index first: a crash between the two leaves the plain watermark behind,
+    /// so the follower redoes the step.
+    fn commit(&self, watermark: i64) -> Result<(), SearchError> {
+        self.sealed.commit(watermark)?;
+        self.plain.commit(watermark)
+    }
+}
+
+fn sealed_dir(dir: &Path) -> PathBuf {
+    dir.join("sealed")
 }
 
 impl SearchEngine {
@@ -80,11 +134,11 @@ impl SearchEngine {
         self.status.store(s as u8, Ordering::Release);
     }
 
-    fn index(&self) -> Option<Arc<SearchIndex>> {
+    fn index(&self) -> Option<Arc<Indexes>> {
         self.index.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn set_index(&self, index: Arc<SearchIndex>) {
+    fn set_index(&self, index: Arc<Indexes>) {
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = Some(index);
     }
 }
@@ -145,15 +199,23 @@ impl Henji {
     /// Opens the index (or, if it is missing or unreadable, creates it and rebuilds it in the
     /// background) and starts following the catalog. For `serve`.
     pub async fn start_search(&self) {
+        let key = match self.ensure_data_key(INDEX_KEY_OWNER).await {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::error!(error = %e, "search is off: the sealed index's key is not available");
+                self.search.set_status(SearchStatus::Failed);
+                return;
+            }
+        };
         let dir = self.search.dir.clone();
-        let opened = tokio::task::spawn_blocking(move || SearchIndex::open(&dir)).await;
+        let opened = tokio::task::spawn_blocking(move || Indexes::open(&dir, key)).await;
         match opened {
             Ok(Ok(index)) => {
-                let watermark = index.watermark().unwrap_or(0);
+                let watermark = index.plain.watermark().unwrap_or(0).min(index.sealed.watermark().unwrap_or(0));
                 self.search.watermark.store(watermark, Ordering::Release);
                 self.search.set_index(Arc::new(index));
                 self.search.set_status(SearchStatus::Ready);
-                tracing::info!(documents = self.search.index().map_or(0, |i| i.document_count()), watermark, "search index opened");
+                tracing::info!(documents = self.search.index().map_or(0, |i| i.plain.document_count()), watermark, "search index opened");
             }
             Ok(Err(e @ SearchError::Locked(_))) => {
                 tracing::error!(error = %e, "search is off in this process");
@@ -211,10 +273,7 @@ impl Henji {
             }
             tokio::task::spawn_blocking(move || -> Result<(), SearchError> {
                 for (id, doc) in batch {
-                    match doc {
-                        Some(d) => index.upsert(&d)?,
-                        None => index.remove(&id),
-                    }
+                    index.apply(&id, doc.as_ref())?;
                 }
                 index.commit(last)
             })
@@ -230,14 +289,15 @@ impl Henji {
     pub async fn rebuild_search(&self, fresh: bool) -> ServiceResult<u64> {
         let _work = self.search.work.lock().await;
         self.search.set_status(SearchStatus::Rebuilding);
+        let key = self.ensure_data_key(INDEX_KEY_OWNER).await?;
         let index = match (fresh, self.search.index()) {
             (false, Some(index)) => index,
             (false, None) => {
                 let dir = self.search.dir.clone();
                 // Unreadable: made anew. In use by another process: left alone.
-                let opened = tokio::task::spawn_blocking(move || match SearchIndex::open(&dir) {
+                let opened = tokio::task::spawn_blocking(move || match Indexes::open(&dir, key.clone()) {
                     Err(SearchError::Locked(why)) => Err(SearchError::Locked(why)),
-                    Err(_) => SearchIndex::create(&dir),
+                    Err(_) => Indexes::create(&dir, key),
                     ok => ok,
                 })
                     .await
@@ -246,7 +306,7 @@ impl Henji {
             }
             (true, _) => {
                 let dir = self.search.dir.clone();
-                Arc::new(tokio::task::spawn_blocking(move || SearchIndex::create(&dir)).await.map_err(|e| ServiceError::Internal(e.to_string()))??)
+                Arc::new(tokio::task::spawn_blocking(move || Indexes::create(&dir, key)).await.map_err(|e| ServiceError::Internal(e.to_string()))??)
             }
         };
         self.search.set_index(index.clone());
@@ -261,12 +321,12 @@ impl Henji {
             let mut batch = Vec::with_capacity(ids.len());
             for id in &ids {
                 if let Some(d) = self.indexed_document(id).await? {
-                    batch.push(d);
+                    batch.push((id.clone(), d));
                 }
             }
             count += batch.len() as u64;
             let index = index.clone();
-            tokio::task::spawn_blocking(move || batch.iter().try_for_each(|d| index.upsert(d))).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
+            tokio::task::spawn_blocking(move || batch.iter().try_for_each(|(id, d)| index.apply(id, Some(d)))).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
             after = last;
         }
         let committed = index.clone();
@@ -300,20 +360,25 @@ impl Henji {
         Ok(())
     }
 
-    /// What the index holds of a document, or `None` if it is gone.
+    /// What the indexes hold of a document (plain, and sealed if it has sealed content), or
+    /// `None` if it is gone.
     ///
-    /// Sensitive fields never reach the index; of a classified document only the title and
-    /// the non-sensitive fields do (its text waits for the sealed index).
-    async fn indexed_document(&self, id: &str) -> ServiceResult<Option<IndexedDocument>> {
+    /// Sensitive fields and a classified document's body and attachments go to the sealed
+    /// index only; the plain one keeps the rest (of a classified document: title and the
+    /// non-sensitive fields).
+    async fn indexed_document(&self, id: &str) -> ServiceResult<Option<(IndexedDocument, Option<IndexedDocument>)>> {
         let Some(row) = rows::document(&mut *self.catalog.reader().acquire().await?, id).await? else { return Ok(None) };
         if row.deleted_at.is_some() {
             return Ok(None);
         }
         let classification: Classification = row.classification.parse().map_err(|_| ServiceError::Internal(format!("document {id}: classification {:?}", row.classification)))?;
-        let mut doc = IndexedDocument {
+        let sealed_fields = SealedFields::parse(&row.sealed_fields)?;
+        let has_sealed = classification.is_classified() || sealed_fields.is_some();
+        let plain_fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+        let mut plain = IndexedDocument {
             id: row.id.clone(),
             title: row.title.clone(),
-            fields: self.searchable_fields(&row),
+            fields: field_text(&plain_fields),
             kind: row.kind.clone(),
             department: row.department.clone(),
             state: row.state.clone(),
@@ -322,32 +387,35 @@ impl Henji {
             year: row.created_at.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0),
             archived: row.state == "archived",
             created_at: row.created_at.clone(),
+            twin: has_sealed,
             ..Default::default()
         };
+        if !has_sealed {
+            plain.body = self.head_text(&row.id, &row.head_revision).await?.to_string();
+            plain.attachments = self.attachment_text(&row).await?;
+            return Ok(Some((plain, None)));
+        }
+        // Sealed content that does not open (altered, or its key shredded) is left out of the
+        // index rather than stopping it; reading it reports the problem.
+        let tolerate = |r: ServiceResult<String>, what: &str| match r {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(document = %row.id, error = %e, "{what} left out of the sealed index");
+                String::new()
+            }
+        };
+        let body = tolerate(self.head_text(&row.id, &row.head_revision).await.map(|t| t.to_string()), "body");
+        let attachments = tolerate(self.attachment_text(&row).await, "attachments");
         if !classification.is_classified() {
-            doc.body = self.head_text(&row.id, &row.head_revision).await?.to_string();
-            doc.attachments = self.attachment_text(&row).await?;
+            plain.body = body.clone();
+            plain.attachments = attachments.clone();
         }
-        Ok(Some(doc))
-    }
-
-    /// The values of the fields the kind does not mark sensitive, one per line.
-    fn searchable_fields(&self, row: &DocumentRow) -> String {
-        let sensitive = self.kinds.get(&row.kind).map(|k| k.sensitive_fields()).unwrap_or_default();
-        let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.fields).unwrap_or_default();
-        let mut out = String::new();
-        for (name, value) in fields {
-            if sensitive.contains(&name) {
-                continue;
-            }
-            match value {
-                serde_json::Value::String(s) => out.push_str(&s),
-                serde_json::Value::Null => continue,
-                other => out.push_str(&other.to_string()),
-            }
-            out.push('\n');
+        let mut whole = IndexedDocument { body, attachments, twin: false, ..plain.clone() };
+        if let Some(sealed) = sealed_fields {
+            let opened = self.open_sealed_fields(None, &row.id, &sealed.base, &sealed.values).await.map(|f| field_text(&f));
+            whole.fields.push_str(&tolerate(opened, "sensitive fields"));
         }
-        out
+        Ok(Some((plain, Some(whole))))
     }
 
     /// The head body as text through the read caches; empty if there is none, or if it is
@@ -393,7 +461,9 @@ impl Henji {
         let (max_rank, request, parsed) = (who.clearance.rank().max(0) as u64, req.clone(), query.clone());
         let classification = request.classification.map(|c| c.as_str());
         let results = tokio::task::spawn_blocking(move || {
-            index.search(&IndexQuery {
+            // The same query and permission clauses on both indexes; a document with sealed
+            // content is answered by the sealed index alone, so nothing is counted twice.
+            let mut q = IndexQuery {
                 query: &parsed,
                 max_rank,
                 only_department: only_department.as_deref(),
@@ -403,9 +473,14 @@ impl Henji {
                 classification,
                 year: request.year,
                 archived: request.archived,
-                limit: request.limit,
-                offset: request.offset,
-            })
+                limit: request.offset + request.limit,
+                offset: 0,
+                skip_twins: true,
+            };
+            let plain = index.plain.search(&q)?;
+            q.skip_twins = false;
+            let sealed = index.sealed.search(&q)?;
+            Ok::<_, SearchError>(merge_results(plain, sealed, request.offset, request.limit))
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("search failed: {e}")))??;
@@ -440,4 +515,43 @@ impl Henji {
             SearchStatus::Failed => Some("failed"),
         }
     }
+}
+
+/// The values of fields, one per line.
+fn field_text(fields: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = String::new();
+    for value in fields.values() {
+        match value {
+            serde_json::Value::String(s) => out.push_str(s),
+            serde_json::Value::Null => continue,
+            other => out.push_str(&other.to_string()),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One page of the union of two disjoint result sets, best first. Each list comes in its
+/// index's order; merging (rather than sorting) keeps that order among equal scores, so pages
+/// never overlap.
+fn merge_results(a: IndexResults, b: IndexResults, offset: usize, limit: usize) -> IndexResults {
+    let mut hits = Vec::with_capacity(a.hits.len() + b.hits.len());
+    let (mut x, mut y) = (a.hits.into_iter().peekable(), b.hits.into_iter().peekable());
+    loop {
+        let take_a = match (x.peek(), y.peek()) {
+            (Some(p), Some(q)) => p.score >= q.score,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        hits.extend(if take_a { x.next() } else { y.next() });
+    }
+    let hits = hits.into_iter().skip(offset).take(limit).collect();
+    let mut facets = a.facets;
+    for (mine, theirs) in [(&mut facets.kind, b.facets.kind), (&mut facets.department, b.facets.department), (&mut facets.year, b.facets.year)] {
+        for (k, n) in theirs {
+            *mine.entry(k).or_default() += n;
+        }
+    }
+    IndexResults { total: a.total + b.total, hits, facets }
 }

@@ -62,6 +62,15 @@ impl Server {
         Server { child, base, data_dir: dir.to_owned(), _temp: None, client }
     }
 
+    /// Stops this server and starts another on the same data directory (cold caches).
+    pub async fn restart(mut self, env: &[(&str, &str)]) -> Server {
+        self.kill9();
+        let temp = self._temp.take();
+        let mut next = Server::start_in(&self.data_dir, &[], env).await;
+        next._temp = temp;
+        next
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

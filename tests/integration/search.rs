@@ -205,17 +205,20 @@ async fn permissions_are_part_of_the_query() {
             assert_eq!(v["total"], 0);
         }
     }
-    // A cleared reader finds a public document by its body, but a classified one only by its
-    // metadata until the sealed index exists; sensitive fields are never searchable.
+    // A cleared reader finds a classified document by its body and a customer file by a
+    // sensitive field, through the sealed index; never another department's.
     let bgs_secret = s.login("bgs-secret", PASSWORD).await;
     assert_eq!(search_ok(&s, &bgs_secret, &[("q", "正文BGSpublic独有")]).await["total"], 1);
-    assert_eq!(search_ok(&s, &bgs_secret, &[("q", "正文BGSsecret独有")]).await["total"], 0);
+    assert_eq!(search_ok(&s, &bgs_secret, &[("q", "正文BGSsecret独有")]).await["total"], 1);
     assert_eq!(search_ok(&s, &bgs_secret, &[("q", "title:\"BGS secret\"")]).await["total"], 1);
     assert_eq!(search_ok(&s, &bgs_secret, &[("q", "110105194912310029")]).await["total"], 0);
-    assert_eq!(search_ok(&s, &bgs_secret, &[("q", "张三")]).await["total"], 0);
+    assert_eq!(search_ok(&s, &bgs_secret, &[("q", "11010519491231002X")]).await["total"], 1);
+    assert_eq!(search_ok(&s, &bgs_secret, &[("q", "张三")]).await["total"], 1);
     assert_eq!(search_ok(&s, &bgs_secret, &[("q", "khbgs0001")]).await["total"], 1, "a field the kind does not mark sensitive is searchable");
-    // Nor do they reach the index: not one term, not one stored value (the text of an internal
-    // document does, which shows the check can see).
+    let bgs_public = s.login("bgs-public", PASSWORD).await;
+    assert_eq!(search_ok(&s, &bgs_public, &[("q", "张三")]).await["total"], 0, "the customer file is internal");
+    // Sensitive and classified text never reaches the plain index: not one term, not one stored
+    // value (the text of an internal document does, which shows the check can see).
     let content = index_content(&s.data_dir.join("index"));
     let in_index = |needle: &str| content.iter().any(|t| t.contains(needle));
     assert!(in_index("璐瑾"), "the check must be able to see indexed text");

@@ -7,13 +7,21 @@
 //! classification rank is what the caller's clearance is compared with, inside the query.
 //! The commit payload records how far through the audit log (the catalog's change feed) the
 //! index is, so a restart catches up on what it missed.
+//!
+//! There are two indexes of this schema. The plain one (memory-mapped files) holds everything
+//! that is not sealed. The sealed one (`sealed_dir`, files sealed at rest) holds the whole text
+//! of every document that has sealed content (sensitive fields, or a classified body and
+//! attachments); such a document is in the plain index too, with only its unsealed text and
+//! marked as a `twin`, and a search leaves twins out of the plain results (the sealed index
+//! answers for them, inside the same permission clauses).
 
+pub mod sealed_dir;
 pub mod tokenizers;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
@@ -21,7 +29,9 @@ use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query as Tantiv
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
+use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
+use sealed_dir::{SealedDirError, SealedDirectory};
 use tokenizers::{GRAM, GRAM_QUERY, SEG};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +44,8 @@ pub enum SearchError {
     Schema(String),
     #[error("the search index is in use by another process (a running server?): {0}")]
     Locked(String),
+    #[error(transparent)]
+    Sealed(#[from] SealedDirError),
 }
 
 pub type SearchResult<T> = Result<T, SearchError>;
@@ -54,6 +66,8 @@ pub struct IndexedDocument {
     pub year: u64,
     pub archived: bool,
     pub created_at: String,
+    /// The sealed index holds this document whole; the plain one only its unsealed part.
+    pub twin: bool,
 }
 
 /// A search: the parsed query, the caller's reach and the filters.
@@ -72,6 +86,8 @@ pub struct IndexQuery<'a> {
     pub archived: Option<bool>,
     pub limit: usize,
     pub offset: usize,
+    /// Leave out documents the sealed index answers for.
+    pub skip_twins: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +136,7 @@ struct Fields {
     year: Field,
     archived: Field,
     created_at: Field,
+    twin: Field,
 }
 
 fn schema() -> Schema {
@@ -141,6 +158,7 @@ fn schema() -> Schema {
     b.add_u64_field("year", tantivy::schema::INDEXED | tantivy::schema::FAST);
     b.add_u64_field("archived", tantivy::schema::INDEXED);
     b.add_text_field("created_at", STORED);
+    b.add_u64_field("twin", tantivy::schema::INDEXED);
     b.build()
 }
 
@@ -172,6 +190,7 @@ impl Fields {
             year: f("year")?,
             archived: f("archived")?,
             created_at: f("created_at")?,
+            twin: f("twin")?,
         })
     }
 
@@ -207,6 +226,21 @@ impl SearchIndex {
     pub fn open(dir: &Path) -> SearchResult<Self> {
         let index = Index::open_in_dir(dir)?;
         Self::ready(index)
+    }
+
+    /// Opens the sealed index in `dir` (every file opened into memory under `key`).
+    pub fn open_sealed(dir: &Path, key: Arc<SecretKey>) -> SearchResult<Self> {
+        let directory = SealedDirectory::open(dir, key)?;
+        Self::ready(Index::open(directory)?)
+    }
+
+    /// A new, empty sealed index in `dir`, replacing whatever was there.
+    pub fn create_sealed(dir: &Path, key: Arc<SecretKey>) -> SearchResult<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        let directory = SealedDirectory::open(dir, key)?;
+        Self::ready(Index::create(directory, schema(), tantivy::IndexSettings::default())?)
     }
 
     /// A new, empty index in `dir`, replacing whatever was there.
@@ -259,6 +293,7 @@ impl SearchIndex {
         doc.add_u64(f.year, d.year);
         doc.add_u64(f.archived, d.archived as u64);
         doc.add_text(f.created_at, &d.created_at);
+        doc.add_u64(f.twin, d.twin as u64);
         let writer = self.writer();
         writer.delete_term(Term::from_field_text(f.id, &d.id));
         writer.add_document(doc)?;
@@ -310,6 +345,9 @@ impl SearchIndex {
         }
         if let Some(year) = q.year {
             clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.year, year), IndexRecordOption::Basic))));
+        }
+        if q.skip_twins {
+            clauses.push((Occur::MustNot, Box::new(TermQuery::new(Term::from_field_u64(f.twin, 1), IndexRecordOption::Basic))));
         }
         if let Some(archived) = q.archived {
             clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.archived, archived as u64), IndexRecordOption::Basic))));
