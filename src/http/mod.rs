@@ -102,7 +102,10 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
     })
     .layer(DefaultBodyLimit::max(max_body))
     .layer(middleware::from_fn_with_state(henji.clone(), record_metrics))
-    .layer(TraceLayer::new_for_http())
+    // Spans name the path, never the query string: a search query may quote classified text.
+    .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+        tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+    }))
     .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
     .with_state(henji)
 }

@@ -206,6 +206,12 @@ impl BlobStore {
             .boxed()
     }
 
+    /// Overwrites an object as it is; for repair tools and tests that damage a store on purpose.
+    pub async fn put_path(&self, path: &Path, bytes: Bytes) -> StoreResult<()> {
+        self.store.put(path, PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
     /// Raw access for verification and tests.
     pub async fn get_path(&self, path: &Path) -> StoreResult<BoxStream<'static, StoreResult<Bytes>>> {
         let result = self.store.get(path).await?;

@@ -26,7 +26,7 @@ use crate::domain::sealing::{BlobRole, SecretKey};
 use crate::domain::search::{self as query_language, QueryError};
 use crate::resources::catalog::audit as audit_rows;
 use crate::resources::catalog::documents::{self as rows, DocumentRow};
-use crate::resources::search::{IndexHit, IndexQuery, IndexResults, IndexedDocument, SearchError, SearchIndex};
+use crate::resources::search::{IndexQuery, IndexResults, IndexedDocument, SearchError, SearchIndex};
 
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Audit events read per follower step.

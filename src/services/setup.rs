@@ -128,9 +128,19 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     }
     let catalog = Catalog::open(&catalog_url, creating).await?;
     // Keys are checked against the data before anything is written.
-    let keyring = load_keyring(config, &catalog, creating, &mut report).await?;
+    let keyring = match load_keyring(config, &catalog, creating, &mut report).await {
+        Ok(k) => k,
+        Err(e) => {
+            catalog.close().await;
+            return Err(e);
+        }
+    };
     if creating || keyring.is_some() {
-        check_keyring(&catalog, keyring.as_ref()).await?;
+        if let Err(e) = check_keyring(&catalog, keyring.as_ref()).await {
+            // Closing lets SQLite remove the log files it made for this look.
+            catalog.close().await;
+            return Err(e.into());
+        }
     }
     if let Some(ring) = &keyring {
         record_key_checks(&catalog, ring).await.map_err(OpenError::from)?;

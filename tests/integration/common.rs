@@ -35,13 +35,18 @@ impl Server {
 
     /// Starts on an existing (or new) data directory with extra arguments and variables.
     pub async fn start_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_with(dir, args, env, Stdio::inherit()).await
+    }
+
+    /// As `start_in`, with standard error (the log) sent where the caller says.
+    pub async fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut cmd = Command::new(henji_bin());
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(dir).args(args);
         cmd.env("HENJI_ADMIN_PASSWORD", ADMIN_PASSWORD).env("RUST_LOG", "warn");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start henji");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("start henji");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

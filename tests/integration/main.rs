@@ -4,6 +4,7 @@ mod common;
 
 mod concurrency;
 mod documents;
+mod encryption;
 mod durability;
 mod hostile;
 mod memory;

@@ -372,7 +372,7 @@ async fn a_lost_index_is_rebuilt_with_the_same_answers() {
 
 /// Every term of every indexed field and every stored document of the index in `dir`, read
 /// with tantivy directly (the server keeps running; readers need no lock).
-fn index_content(dir: &std::path::Path) -> Vec<String> {
+pub fn index_content(dir: &std::path::Path) -> Vec<String> {
     let index = tantivy::Index::open_in_dir(dir).unwrap();
     let schema = index.schema();
     let searcher = index.reader().unwrap().searcher();
