@@ -91,6 +91,7 @@ fn document(corpus: &Corpus, rng: &mut Rng, n: usize) -> IndexedDocument {
         year: 2000 + (n % 27) as u64,
         archived: n % 7 == 0,
         created_at: "2026-11-23T00:00:00.000Z".into(),
+        twin: false,
     }
 }
 
@@ -176,6 +177,7 @@ fn main() {
                     archived: None,
                     limit: 20,
                     offset: 0,
+                    skip_twins: true,
                 })
                 .unwrap();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -240,7 +242,7 @@ fn henji_on(corpus: &Corpus, n: usize, queries: &[String]) -> (f64, u64, f64, f6
         .map(|q| {
             let parsed = parse(q).unwrap();
             let t = Instant::now();
-            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0 };
+            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0, skip_twins: true };
             index.search(&query).unwrap();
             t.elapsed().as_secs_f64() * 1000.0
         })

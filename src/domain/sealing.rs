@@ -15,6 +15,7 @@
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aead::consts::U12;
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use bytes::{Bytes, BytesMut};
 use rand::RngCore;
 
 pub const KEY_BYTES: usize = 32;
@@ -166,52 +167,60 @@ fn chunk_nonce(prefix: &[u8; 8], index: u32, last: bool) -> [u8; NONCE_BYTES] {
     n
 }
 
-/// Seals a stream: feed plaintext in any pieces, take sealed bytes out.
+/// Seals a stream: feed plaintext in any pieces, take sealed pieces out. Each chunk is
+/// encrypted in the buffer it was gathered in and handed out as it is, so a byte is copied
+/// once on its way through; once the reader drops a piece, its buffer is used again (fresh
+/// buffers would cost a page fault every 4 KiB).
 pub struct BlobSealer {
     cipher: Aes256Gcm,
     aad: Vec<u8>,
     prefix: [u8; 8],
     index: u32,
-    pending: Vec<u8>,
+    pending: BytesMut,
     header_sent: bool,
+}
+
+fn chunk_buffer() -> BytesMut {
+    BytesMut::with_capacity(BLOB_CHUNK_BYTES + TAG_BYTES)
 }
 
 impl BlobSealer {
     pub fn new(key: &SecretKey, place: &Place<'_>) -> Self {
         let mut prefix = [0u8; 8];
         rand::rng().fill_bytes(&mut prefix);
-        Self { cipher: key.cipher(), aad: place.associated_data(), prefix, index: 0, pending: Vec::with_capacity(BLOB_CHUNK_BYTES), header_sent: false }
+        Self { cipher: key.cipher(), aad: place.associated_data(), prefix, index: 0, pending: chunk_buffer(), header_sent: false }
     }
 
-    fn header(&mut self, out: &mut Vec<u8>) {
+    fn header(&mut self, out: &mut Vec<Bytes>) {
         if !self.header_sent {
-            out.extend_from_slice(MAGIC);
-            out.extend_from_slice(&(BLOB_CHUNK_BYTES as u32).to_be_bytes());
-            out.extend_from_slice(&self.prefix);
+            let mut h = Vec::with_capacity(BLOB_HEADER_BYTES);
+            h.extend_from_slice(MAGIC);
+            h.extend_from_slice(&(BLOB_CHUNK_BYTES as u32).to_be_bytes());
+            h.extend_from_slice(&self.prefix);
+            out.push(Bytes::from(h));
             self.header_sent = true;
         }
     }
 
-    fn seal_chunk(&mut self, plain: &[u8], last: bool, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.extend_from_slice(plain);
+    fn seal_pending(&mut self, last: bool) -> Bytes {
         let nonce = chunk_nonce(&self.prefix, self.index, last);
-        let tag = encrypt(&self.cipher, &nonce, &self.aad, &mut out[start..]);
-        out.extend_from_slice(&tag);
+        let tag = encrypt(&self.cipher, &nonce, &self.aad, &mut self.pending);
+        self.pending.extend_from_slice(&tag);
         self.index += 1;
+        let chunk = self.pending.split().freeze();
+        self.pending.reserve(BLOB_CHUNK_BYTES + TAG_BYTES);
+        chunk
     }
 
-    /// Sealed bytes for every whole chunk now available (possibly none).
-    pub fn push(&mut self, mut data: &[u8]) -> Vec<u8> {
+    /// Sealed pieces for every whole chunk now available (possibly none), in order.
+    pub fn push(&mut self, mut data: &[u8]) -> Vec<Bytes> {
         let mut out = Vec::new();
         self.header(&mut out);
         // A chunk is sealed only once more data follows it, so the last one can be flagged.
         while !data.is_empty() {
             if self.pending.len() == BLOB_CHUNK_BYTES {
-                let chunk = std::mem::take(&mut self.pending);
-                self.seal_chunk(&chunk, false, &mut out);
-                self.pending = chunk;
-                self.pending.clear();
+                let chunk = self.seal_pending(false);
+                out.push(chunk);
             }
             let take = (BLOB_CHUNK_BYTES - self.pending.len()).min(data.len());
             self.pending.extend_from_slice(&data[..take]);
@@ -220,88 +229,90 @@ impl BlobSealer {
         out
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<Bytes> {
         let mut out = Vec::new();
         self.header(&mut out);
-        let chunk = std::mem::take(&mut self.pending);
-        self.seal_chunk(&chunk, true, &mut out);
+        let chunk = self.seal_pending(true);
+        out.push(chunk);
         out
     }
 }
 
-/// Opens a stream sealed by `BlobSealer`: feed sealed bytes, take plaintext out; `finish`
-/// insists the last chunk was seen.
+/// Opens a stream sealed by `BlobSealer`: feed sealed bytes, take plaintext pieces out;
+/// `finish` insists the last chunk was seen.
 pub struct BlobOpener {
     cipher: Aes256Gcm,
     aad: Vec<u8>,
+    header: Vec<u8>,
     prefix: Option<[u8; 8]>,
     index: u32,
-    pending: Vec<u8>,
-    done: bool,
+    pending: BytesMut,
 }
 
 impl BlobOpener {
     pub fn new(key: &SecretKey, place: &Place<'_>) -> Self {
-        Self { cipher: key.cipher(), aad: place.associated_data(), prefix: None, index: 0, pending: Vec::new(), done: false }
+        Self { cipher: key.cipher(), aad: place.associated_data(), header: Vec::new(), prefix: None, index: 0, pending: chunk_buffer() }
     }
 
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, SealError> {
-        self.pending.extend_from_slice(data);
+    pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Bytes>, SealError> {
         let mut out = Vec::new();
         if self.prefix.is_none() {
-            if self.pending.len() < BLOB_HEADER_BYTES {
+            let take = (BLOB_HEADER_BYTES - self.header.len()).min(data.len());
+            self.header.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.header.len() < BLOB_HEADER_BYTES {
                 return Ok(out);
             }
-            if &self.pending[..4] != MAGIC || self.pending[4..8] != (BLOB_CHUNK_BYTES as u32).to_be_bytes() {
+            if &self.header[..4] != MAGIC || self.header[4..8] != (BLOB_CHUNK_BYTES as u32).to_be_bytes() {
                 return Err(SealError::Malformed);
             }
             let mut prefix = [0u8; 8];
-            prefix.copy_from_slice(&self.pending[8..16]);
+            prefix.copy_from_slice(&self.header[8..16]);
             self.prefix = Some(prefix);
-            self.pending.drain(..BLOB_HEADER_BYTES);
         }
         let whole = BLOB_CHUNK_BYTES + TAG_BYTES;
-        let mut used = 0;
-        // A full chunk followed by more bytes cannot be the last one.
-        while self.pending.len() - used > whole {
-            self.open_chunk(used, whole, false, &mut out)?;
-            used += whole;
+        while !data.is_empty() {
+            // A full chunk followed by more bytes cannot be the last one.
+            if self.pending.len() == whole {
+                let plain = self.open_pending(false)?;
+                out.push(plain);
+            }
+            let take = (whole - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
         }
-        self.pending.drain(..used);
         Ok(out)
     }
 
-    fn open_chunk(&mut self, at: usize, len: usize, last: bool, out: &mut Vec<u8>) -> Result<(), SealError> {
-        if self.done {
+    fn open_pending(&mut self, last: bool) -> Result<Bytes, SealError> {
+        let prefix = self.prefix.ok_or(SealError::Malformed)?;
+        let len = self.pending.len();
+        if len < TAG_BYTES {
             return Err(SealError::Malformed);
         }
-        let prefix = self.prefix.ok_or(SealError::Malformed)?;
-        let (body, tag) = self.pending[at..at + len].split_at(len - TAG_BYTES);
-        let start = out.len();
-        out.extend_from_slice(body);
+        let (body, tag) = self.pending.split_at_mut(len - TAG_BYTES);
         let nonce = chunk_nonce(&prefix, self.index, last);
-        decrypt(&self.cipher, &nonce, &self.aad, &mut out[start..], tag)?;
+        decrypt(&self.cipher, &nonce, &self.aad, body, tag)?;
+        self.pending.truncate(len - TAG_BYTES);
         self.index += 1;
-        self.done = last;
-        Ok(())
+        let chunk = self.pending.split().freeze();
+        self.pending.reserve(BLOB_CHUNK_BYTES + TAG_BYTES);
+        Ok(chunk)
     }
 
     /// The plaintext of the final chunk; fails if the stream was cut short.
-    pub fn finish(mut self) -> Result<Vec<u8>, SealError> {
-        let len = self.pending.len();
-        if self.prefix.is_none() || !(TAG_BYTES..=BLOB_CHUNK_BYTES + TAG_BYTES).contains(&len) {
+    pub fn finish(mut self) -> Result<Bytes, SealError> {
+        if self.prefix.is_none() || self.pending.len() < TAG_BYTES {
             return Err(SealError::Malformed);
         }
-        let mut out = Vec::new();
-        self.open_chunk(0, len, true, &mut out)?;
-        Ok(out)
+        self.open_pending(true)
     }
 }
 
 /// Opens a whole sealed blob held in memory.
 pub fn open_blob(key: &SecretKey, place: &Place<'_>, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
     let mut opener = BlobOpener::new(key, place);
-    let mut plain = opener.push(sealed)?;
+    let mut plain = opener.push(sealed)?.concat();
     plain.extend(opener.finish()?);
     Ok(plain)
 }
@@ -333,9 +344,9 @@ mod tests {
         let mut s = BlobSealer::new(key, place);
         let mut out = Vec::new();
         for p in data.chunks(piece.max(1)) {
-            out.extend(s.push(p));
+            out.extend(s.push(p).concat());
         }
-        out.extend(s.finish());
+        out.extend(s.finish().concat());
         out
     }
 
@@ -352,7 +363,7 @@ mod tests {
                 let mut opener = BlobOpener::new(&key, &place);
                 let mut plain = Vec::new();
                 for p in sealed.chunks(4093) {
-                    plain.extend(opener.push(p).unwrap());
+                    plain.extend(opener.push(p).unwrap().concat());
                 }
                 plain.extend(opener.finish().unwrap());
                 assert_eq!(plain, data, "len {len} piece {piece}");

@@ -556,7 +556,15 @@ impl Henji {
         let mut views = Vec::with_capacity(rows.len());
         let mut sealed_read = Vec::new();
         for row in rows {
-            let opened = self.opened_fields(who, &row).await?;
+            // One damaged or shredded document must not hide the page: its sealed fields are
+            // left out (the failure is audited); reading it alone reports the error.
+            let opened = match self.opened_fields(who, &row).await {
+                Err(ServiceError::Integrity(why) | ServiceError::Gone(why)) => {
+                    tracing::warn!(document = %row.id, problem = %why, "sealed fields left out of a list");
+                    Map::new()
+                }
+                other => other?,
+            };
             if !opened.is_empty() {
                 sealed_read.push(row.id.clone());
             }

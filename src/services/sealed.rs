@@ -141,17 +141,19 @@ impl Henji {
         let Some((role, base)) = blob.sealed.clone() else { return stream };
         let opener = BlobOpener::new(&key, &Place::Blob { document, base: &base, role });
         let failure = (self.clone(), who.map(str::to_owned), document.to_owned(), format!("blob/{}", blob.digest));
-        let state = (stream, Some(opener), failure);
-        futures::stream::try_unfold(state, |(mut stream, mut opener, failure)| async move {
+        let state = (stream, Some(opener), std::collections::VecDeque::<Bytes>::new(), failure);
+        futures::stream::try_unfold(state, |(mut stream, mut opener, mut ready, failure)| async move {
             loop {
+                if let Some(piece) = ready.pop_front() {
+                    return Ok(Some((piece, (stream, opener, ready, failure))));
+                }
                 let Some(o) = opener.as_mut() else { return Ok(None) };
                 let result = match stream.try_next().await? {
                     Some(chunk) => o.push(&chunk),
-                    None => opener.take().map_or(Ok(Vec::new()), BlobOpener::finish),
+                    None => opener.take().map_or(Ok(Vec::new()), |o| o.finish().map(|last| vec![last])),
                 };
                 match result {
-                    Ok(plain) if plain.is_empty() && opener.is_some() => continue,
-                    Ok(plain) => return Ok(Some((Bytes::from(plain), (stream, opener, failure)))),
+                    Ok(pieces) => ready.extend(pieces.into_iter().filter(|p| !p.is_empty())),
                     Err(e) => {
                         let (henji, who, document, object) = failure;
                         henji.audit_integrity_failure(who.as_deref(), &document, &object).await;

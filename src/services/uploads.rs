@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::manifest::{AttachmentRef, BodyRef};
@@ -32,10 +33,19 @@ impl UploadSealing {
     }
 }
 
+/// Past this many bytes a file is sealed on a thread of its own (see `SealingPipe`); below it,
+/// handing chunks between threads would cost more than sealing them in place.
+const PIPE_AFTER: u64 = 1024 * 1024;
+
+enum Sealing {
+    Inline(BlobSealer),
+    Piped(SealingPipe),
+}
+
 pub struct Upload {
     writer: BlobWriter,
     /// With the base it binds, when the file is sealed.
-    sealer: Option<(BlobSealer, String)>,
+    sealer: Option<(Sealing, String)>,
     plain_size: u64,
     text: Option<Utf8Counter>,
     /// The request path of this part, for error messages (`body`, `attachment.2`).
@@ -70,7 +80,7 @@ impl Henji {
     pub fn body_upload(&self, sealing: Option<&UploadSealing>) -> Upload {
         Upload {
             writer: self.blobs.writer(),
-            sealer: sealing.map(|s| (s.sealer(BlobRole::Body), s.base.clone())),
+            sealer: sealing.map(|s| (Sealing::Inline(s.sealer(BlobRole::Body)), s.base.clone())),
             plain_size: 0,
             text: Some(Utf8Counter::default()),
             field: "body".into(),
@@ -87,7 +97,7 @@ impl Henji {
             Some(_) => return Err(ServiceError::invalid(field, "the part's Content-Type is not a media type")),
             None => "application/octet-stream".to_owned(),
         };
-        let sealer = sealing.map(|s| (s.sealer(BlobRole::Attachment), s.base.clone()));
+        let sealer = sealing.map(|s| (Sealing::Inline(s.sealer(BlobRole::Attachment)), s.base.clone()));
         Ok(Upload { writer: self.blobs.writer(), sealer, plain_size: 0, text: None, field, name, media_type })
     }
 
@@ -110,8 +120,14 @@ impl Henji {
             None => None,
         };
         let sealed_base = match upload.sealer {
-            Some((sealer, base)) => {
-                upload.writer.write(Bytes::from(sealer.finish())).await?;
+            Some((Sealing::Inline(sealer), base)) => {
+                for piece in sealer.finish() {
+                    upload.writer.write(piece).await?;
+                }
+                Some(base)
+            }
+            Some((Sealing::Piped(pipe), base)) => {
+                pipe.finish(&mut upload.writer).await?;
                 Some(base)
             }
             None => None,
@@ -133,13 +149,19 @@ impl Upload {
             return Err(ServiceError::invalid(self.field.clone(), e.to_string()));
         }
         self.plain_size += chunk.len() as u64;
+        if self.plain_size > PIPE_AFTER
+            && let Some((sealing @ Sealing::Inline(_), _)) = self.sealer.as_mut()
+            && let Sealing::Inline(sealer) = std::mem::replace(sealing, Sealing::Piped(SealingPipe::idle()))
+        {
+            *sealing = Sealing::Piped(SealingPipe::start(sealer));
+        }
         match self.sealer.as_mut() {
-            Some((sealer, _)) => {
-                let sealed = sealer.push(&chunk);
-                if !sealed.is_empty() {
-                    self.writer.write(Bytes::from(sealed)).await?;
+            Some((Sealing::Inline(sealer), _)) => {
+                for piece in sealer.push(&chunk) {
+                    self.writer.write(piece).await?;
                 }
             }
+            Some((Sealing::Piped(pipe), _)) => pipe.push(chunk, &mut self.writer).await?,
             None => self.writer.write(chunk).await?,
         }
         Ok(())
@@ -147,6 +169,74 @@ impl Upload {
 
     pub async fn abort(self) {
         self.writer.abort().await;
+    }
+}
+
+/// Seals on a blocking thread while the request task goes on receiving, hashing and writing:
+/// with two cores the cipher then costs little more than a copy.
+struct SealingPipe {
+    plain: Option<mpsc::Sender<Bytes>>,
+    sealed: mpsc::Receiver<Bytes>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SealingPipe {
+    /// A pipe with no sealer, only ever a placeholder while the real one is swapped in.
+    fn idle() -> Self {
+        let (_, sealed) = mpsc::channel(1);
+        Self { plain: None, sealed, worker: None }
+    }
+
+    fn start(mut sealer: BlobSealer) -> Self {
+        let (plain, mut chunks) = mpsc::channel::<Bytes>(8);
+        let (pieces, sealed) = mpsc::channel::<Bytes>(8);
+        let worker = tokio::task::spawn_blocking(move || {
+            // A send fails only when the upload was dropped; then there is nothing left to do.
+            while let Some(chunk) = chunks.blocking_recv() {
+                for piece in sealer.push(&chunk) {
+                    if pieces.blocking_send(piece).is_err() {
+                        return;
+                    }
+                }
+            }
+            for piece in sealer.finish() {
+                if pieces.blocking_send(piece).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { plain: Some(plain), sealed, worker: Some(worker) }
+    }
+
+    /// Hands a chunk to the sealer, writing sealed pieces as they come back meanwhile.
+    async fn push(&mut self, chunk: Bytes, writer: &mut BlobWriter) -> ServiceResult<()> {
+        let Self { plain, sealed, .. } = self;
+        let plain = plain.as_ref().ok_or_else(|| ServiceError::Internal("sealing already finished".into()))?;
+        let mut chunk = Some(chunk);
+        while chunk.is_some() {
+            tokio::select! {
+                permit = plain.reserve() => {
+                    let permit = permit.map_err(|_| ServiceError::Internal("the sealing thread stopped".into()))?;
+                    permit.send(chunk.take().unwrap_or_default());
+                }
+                Some(piece) = sealed.recv() => writer.write(piece).await?,
+            }
+        }
+        while let Ok(piece) = sealed.try_recv() {
+            writer.write(piece).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self, writer: &mut BlobWriter) -> ServiceResult<()> {
+        drop(self.plain.take());
+        while let Some(piece) = self.sealed.recv().await {
+            writer.write(piece).await?;
+        }
+        if let Some(worker) = self.worker.take() {
+            worker.await.map_err(|e| ServiceError::Internal(format!("sealing failed: {e}")))?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,169 @@
+//! Encryption-at-rest benchmarks (issue: encryption). Prints figures next to their limits:
+//!
+//! 1. seal and open throughput of 64 MiB (the streamed blob format, in process) next to
+//!    `openssl speed -evp aes-256-gcm` on the same machine (target: at least 70 % of it);
+//! 2. ingest of 64 MiB attachments over HTTP, classified (sealed) against internal (plain)
+//!    (target: sealed at most 15 % slower);
+//! 3. `henji keys rotate` over 100,000 data keys (target: under 30 s).
+//!
+//! Run: `cargo bench --bench sealing` (`HENJI_BENCH_KEYS` changes the number of data keys).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use henji::domain::sealing::{BlobOpener, BlobRole, BlobSealer, Place, SecretKey};
+use henji::services::setup::{OpenMode, StorageConfig, open};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+mod support;
+use support::{ADMIN_PASSWORD, Rng, start_server};
+
+const MIB: usize = 1 << 20;
+
+fn openssl_aes_gcm_mb_s() -> Option<f64> {
+    let out = Command::new("openssl").args(["speed", "-evp", "aes-256-gcm", "-bytes", "16384", "-seconds", "3"]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.to_lowercase().starts_with("aes-256-gcm"))?;
+    let kb: f64 = line.split_whitespace().last()?.trim_end_matches('k').parse().ok()?;
+    Some(kb * 1000.0 / 1e6)
+}
+
+/// The aes-gcm crate alone, in place, 256 KiB at a time: the ceiling of anything built on it.
+fn raw_aes_gcm_mb_s(data: &[u8]) -> f64 {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let cipher = aes_gcm::Aes256Gcm::new(&[7u8; 32].into());
+    let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::default();
+    let mut buf = data.to_vec();
+    let mut best = 0f64;
+    for _ in 0..5 {
+        let started = Instant::now();
+        for chunk in buf.chunks_mut(256 * 1024) {
+            std::hint::black_box(cipher.encrypt_inout_detached(&nonce, b"", chunk.into()).unwrap());
+        }
+        best = best.max(data.len() as f64 / 1e6 / started.elapsed().as_secs_f64());
+    }
+    best
+}
+
+/// Best of several rounds of sealing and opening `data` in 1 MiB pieces (as uploads arrive).
+fn seal_open_mb_s(data: &[u8]) -> (f64, f64) {
+    let key = SecretKey::generate();
+    let place = Place::Blob { document: "01JDBENCH000000000000000000", base: "root", role: BlobRole::Attachment };
+    let (mut seal_best, mut open_best) = (0f64, 0f64);
+    let mut sealed = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
+    for _ in 0..5 {
+        sealed.clear();
+        let started = Instant::now();
+        let mut sealer = BlobSealer::new(&key, &place);
+        // Pieces are handed on as they come (in the service, to the store writer, which copies
+        // them into its buffer); here they are gathered for the opening round.
+        for piece in data.chunks(MIB) {
+            for p in sealer.push(piece) {
+                sealed.extend_from_slice(&p);
+            }
+        }
+        for p in sealer.finish() {
+            sealed.extend_from_slice(&p);
+        }
+        seal_best = seal_best.max(data.len() as f64 / 1e6 / started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        let mut opener = BlobOpener::new(&key, &place);
+        let mut n = 0;
+        for piece in sealed.chunks(MIB) {
+            n += opener.push(piece).unwrap().iter().map(|p| p.len()).sum::<usize>();
+        }
+        n += opener.finish().unwrap().len();
+        open_best = open_best.max(n as f64 / 1e6 / started.elapsed().as_secs_f64());
+        assert_eq!(n, data.len());
+    }
+    (seal_best, open_best)
+}
+
+/// MB/s of posting documents with one `size`-byte attachment each, best of `rounds`.
+fn http_ingest_mb_s(rt: &tokio::runtime::Runtime, base: &str, token: &str, classification: &str, size: usize, rounds: usize, rng: &mut Rng) -> f64 {
+    let client = reqwest::Client::new();
+    let mut best = 0f64;
+    for _ in 0..rounds {
+        // New bytes every time, so the plain store never deduplicates its way ahead.
+        let data: Vec<u8> = (0..size / 8).flat_map(|_| rng.next().to_le_bytes()).collect();
+        let meta = json!({"kind": "incoming", "title": "大附件", "classification": classification, "fields": {"来文单位": "压测", "来文日期": "2026-11-23"}}).to_string();
+        let started = Instant::now();
+        let status = rt.block_on(async {
+            let form = Form::new()
+                .part("meta", Part::text(meta).mime_str("application/json").unwrap())
+                .part("attachment", Part::bytes(data).file_name("scan.bin").mime_str("application/octet-stream").unwrap());
+            client.post(format!("{base}/api/v1/documents")).bearer_auth(token).multipart(form).send().await.unwrap().status()
+        });
+        assert!(status.is_success(), "{status}");
+        best = best.max(size as f64 / 1e6 / started.elapsed().as_secs_f64());
+    }
+    best
+}
+
+fn rotation(rt: &tokio::runtime::Runtime, keys: usize) -> (f64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig { data_dir: dir.path().to_owned(), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None };
+    rt.block_on(async {
+        let (henji, _) = open(&config, OpenMode::Create { admin_password: Some(ADMIN_PASSWORD.into()) }).await.unwrap();
+        // Data keys as documents get them, written straight to the catalog in big batches.
+        let mut made = 0;
+        while made < keys {
+            let mut tx = henji.catalog.begin_write().await.unwrap();
+            for _ in 0..(keys - made).min(5_000) {
+                let owner = ulid::Ulid::new().to_string();
+                let (_, row) = henji.new_data_key(&owner).unwrap();
+                henji::resources::catalog::keys::insert_data_key(&mut tx, &row).await.unwrap();
+                made += 1;
+            }
+            tx.commit().await.unwrap();
+        }
+        let started = Instant::now();
+        let report = henji.rotate_keys(true).await.unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        // Everything still opens under the new key.
+        let status = henji.key_status().await.unwrap();
+        assert!(status.iter().all(|s| s.active == (s.data_keys as usize == keys)), "{status:?}");
+        henji.catalog.close().await;
+        (secs, report.rewrapped)
+    })
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    println!("henji sealing benchmarks ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+
+    let mut rng = Rng(0x5eed);
+    let data: Vec<u8> = (0..64 * MIB / 8).flat_map(|_| rng.next().to_le_bytes()).collect();
+    let (seal, open) = seal_open_mb_s(&data);
+    let raw = raw_aes_gcm_mb_s(&data);
+    println!("          the aes-gcm crate alone, in place: {raw:.0} MB/s");
+    match openssl_aes_gcm_mb_s() {
+        Some(o) => println!("seal    : {seal:.0} MB/s, open {open:.0} MB/s (64 MiB, 256 KiB chunks, best of 5); openssl aes-256-gcm {o:.0} MB/s; ratios {:.2} / {:.2} (target >= 0.70)", seal / o, open / o),
+        None => println!("seal    : {seal:.0} MB/s, open {open:.0} MB/s (64 MiB); openssl not found"),
+    }
+
+    let server = start_server();
+    let client = reqwest::Client::new();
+    let session: Value = rt.block_on(async { client.post(format!("{}/api/v1/sessions", server.base)).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().await?.json().await }).unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    // Warm up (first writes create folders and the catalog's pages).
+    http_ingest_mb_s(&rt, &server.base, &token, "internal", 8 * MIB, 1, &mut rng);
+    let mut plain = 0f64;
+    let mut sealed = 0f64;
+    // Interleaved, so that the machine's state (page cache, writeback) is shared evenly.
+    for _ in 0..3 {
+        plain = plain.max(http_ingest_mb_s(&rt, &server.base, &token, "internal", 64 * MIB, 1, &mut rng));
+        let _ = Command::new("sync").status();
+        sealed = sealed.max(http_ingest_mb_s(&rt, &server.base, &token, "confidential", 64 * MIB, 1, &mut rng));
+        let _ = Command::new("sync").status();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("ingest  : 64 MiB attachment over HTTP, best of 3: internal (plain) {plain:.0} MB/s, confidential (sealed) {sealed:.0} MB/s; sealed is {:.1} % slower (target <= 15 %)", (1.0 - sealed / plain) * 100.0);
+    drop(server);
+
+    let keys: usize = std::env::var("HENJI_BENCH_KEYS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let (secs, rewrapped) = rotation(&rt, keys);
+    println!("rotate  : {rewrapped} data keys re-wrapped under a new key-encryption key in {secs:.2} s ({:.0} keys/s; target < 30 s for 100,000)", rewrapped as f64 / secs);
+}
