@@ -181,9 +181,8 @@ impl Henji {
 
     /// The data key of `owner`, created (and stored at once) if it has none yet.
     pub async fn ensure_data_key(&self, owner: &str) -> ServiceResult<Arc<SecretKey>> {
-        match self.data_key(owner).await {
-            Err(ServiceError::Integrity(_)) if rows::data_key(&mut *self.catalog.reader().acquire().await?, owner).await?.is_none() => {}
-            other => return other,
+        if self.keys.cached(owner).is_some() || rows::data_key(&mut *self.catalog.reader().acquire().await?, owner).await?.is_some() {
+            return self.data_key(owner).await;
         }
         let (key, row) = self.keys.new_data_key(owner)?;
         let mut tx = self.catalog.begin_write().await?;
