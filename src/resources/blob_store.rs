@@ -137,7 +137,7 @@ impl BlobStore {
     pub fn writer(&self) -> BlobWriter {
         BlobWriter {
             store: self.clone(),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             size: 0,
             buffer: BytesMut::new(),
             upload: None,
@@ -230,7 +230,8 @@ fn not_found(e: object_store::Error, digest: &Sha256Digest) -> StoreError {
 /// `staging/` part by part, so memory stays bounded whatever the upload's size.
 pub struct BlobWriter {
     store: BlobStore,
-    hasher: Sha256,
+    /// `None` once hashing was handed to whoever produces the bytes (`take_hasher`).
+    hasher: Option<Sha256>,
     size: u64,
     buffer: BytesMut,
     upload: Option<(Path, WriteMultipart)>,
@@ -238,7 +239,9 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     pub async fn write(&mut self, chunk: Bytes) -> StoreResult<()> {
-        self.hasher.update(&chunk);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&chunk);
+        }
         self.size += chunk.len() as u64;
         if let Some((_, upload)) = self.upload.as_mut() {
             upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
@@ -261,9 +264,21 @@ impl BlobWriter {
         self.size
     }
 
+    /// Hands the hashing of everything written from now on to the caller, who sees the same
+    /// bytes first (a sealing thread hashes while it seals, so the two cores share the work);
+    /// the blob is then finished with `finish_with` and the caller's digest.
+    pub fn take_hasher(&mut self) -> Sha256 {
+        self.hasher.take().unwrap_or_default()
+    }
+
     /// Puts the blob under its digest, unless those bytes are stored already.
-    pub async fn finish(self) -> StoreResult<StoredBlob> {
-        let digest = Sha256Digest::from_hasher(self.hasher);
+    pub async fn finish(mut self) -> StoreResult<StoredBlob> {
+        let hasher = self.hasher.take().ok_or_else(|| StoreError::Io(std::io::Error::other("the hash was handed off; finish with finish_with")))?;
+        self.finish_with(Sha256Digest::from_hasher(hasher)).await
+    }
+
+    /// As `finish`, under a digest computed by whoever took the hasher.
+    pub async fn finish_with(self, digest: Sha256Digest) -> StoreResult<StoredBlob> {
         let target = blob_path(&digest);
         let store = &self.store.store;
         let deduplicated = match self.upload {

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use super::{Henji, ServiceError, ServiceResult};
+use crate::domain::ids::Sha256Digest;
 use crate::domain::manifest::{AttachmentRef, BodyRef};
 use crate::domain::sealing::{BlobRole, BlobSealer, Place, SecretKey};
 use crate::domain::text::Utf8Counter;
@@ -127,16 +129,21 @@ impl Henji {
                 Some(base)
             }
             Some((Sealing::Piped(pipe), base)) => {
-                pipe.finish(&mut upload.writer).await?;
-                Some(base)
+                let digest = pipe.finish(&mut upload.writer).await?;
+                let blob = upload.writer.finish_with(digest).await?;
+                return Ok(self.uploaded(blob, upload.plain_size, Some(base), chars, upload.name, upload.media_type));
             }
             None => None,
         };
         let blob = upload.writer.finish().await?;
+        Ok(self.uploaded(blob, upload.plain_size, sealed_base, chars, upload.name, upload.media_type))
+    }
+
+    fn uploaded(&self, blob: StoredBlob, plain_size: u64, sealed_base: Option<String>, chars: Option<u64>, name: String, media_type: String) -> UploadedFile {
         if blob.deduplicated {
             self.metrics.blobs_deduplicated.inc();
         }
-        Ok(UploadedFile { blob, plain_size: upload.plain_size, sealed_base, chars, name: upload.name, media_type: upload.media_type })
+        UploadedFile { blob, plain_size, sealed_base, chars, name, media_type }
     }
 }
 
@@ -153,7 +160,7 @@ impl Upload {
             && let Some((sealing @ Sealing::Inline(_), _)) = self.sealer.as_mut()
             && let Sealing::Inline(sealer) = std::mem::replace(sealing, Sealing::Piped(SealingPipe::idle()))
         {
-            *sealing = Sealing::Piped(SealingPipe::start(sealer));
+            *sealing = Sealing::Piped(SealingPipe::start(sealer, self.writer.take_hasher()));
         }
         match self.sealer.as_mut() {
             Some((Sealing::Inline(sealer), _)) => {
@@ -172,12 +179,13 @@ impl Upload {
     }
 }
 
-/// Seals on a blocking thread while the request task goes on receiving, hashing and writing:
-/// with two cores the cipher then costs little more than a copy.
+/// Seals (and hashes what it sealed) on a blocking thread while the request task goes on
+/// receiving and writing: the two cores share the work that one does for a plain file.
 struct SealingPipe {
     plain: Option<mpsc::Sender<Bytes>>,
     sealed: mpsc::Receiver<Bytes>,
-    worker: Option<tokio::task::JoinHandle<()>>,
+    /// Gives the digest of everything the writer got, once the last piece is out.
+    worker: Option<tokio::task::JoinHandle<Option<Sha256Digest>>>,
 }
 
 impl SealingPipe {
@@ -187,23 +195,29 @@ impl SealingPipe {
         Self { plain: None, sealed, worker: None }
     }
 
-    fn start(mut sealer: BlobSealer) -> Self {
+    /// `hasher` has seen everything the writer got so far.
+    fn start(mut sealer: BlobSealer, mut hasher: Sha256) -> Self {
         let (plain, mut chunks) = mpsc::channel::<Bytes>(8);
         let (pieces, sealed) = mpsc::channel::<Bytes>(8);
         let worker = tokio::task::spawn_blocking(move || {
             // A send fails only when the upload was dropped; then there is nothing left to do.
+            let mut send = |piece: Bytes| {
+                hasher.update(&piece);
+                pieces.blocking_send(piece).is_ok()
+            };
             while let Some(chunk) = chunks.blocking_recv() {
                 for piece in sealer.push(&chunk) {
-                    if pieces.blocking_send(piece).is_err() {
-                        return;
+                    if !send(piece) {
+                        return None;
                     }
                 }
             }
             for piece in sealer.finish() {
-                if pieces.blocking_send(piece).is_err() {
-                    return;
+                if !send(piece) {
+                    return None;
                 }
             }
+            Some(Sha256Digest::from_hasher(hasher))
         });
         Self { plain: Some(plain), sealed, worker: Some(worker) }
     }
@@ -228,15 +242,14 @@ impl SealingPipe {
         Ok(())
     }
 
-    async fn finish(mut self, writer: &mut BlobWriter) -> ServiceResult<()> {
+    /// Writes the last pieces and gives the digest of all that was written.
+    async fn finish(mut self, writer: &mut BlobWriter) -> ServiceResult<Sha256Digest> {
         drop(self.plain.take());
         while let Some(piece) = self.sealed.recv().await {
             writer.write(piece).await?;
         }
-        if let Some(worker) = self.worker.take() {
-            worker.await.map_err(|e| ServiceError::Internal(format!("sealing failed: {e}")))?;
-        }
-        Ok(())
+        let worker = self.worker.take().ok_or_else(|| ServiceError::Internal("sealing never started".into()))?;
+        worker.await.map_err(|e| ServiceError::Internal(format!("sealing failed: {e}")))?.ok_or_else(|| ServiceError::Internal("sealing stopped early".into()))
     }
 }
 
