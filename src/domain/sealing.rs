@@ -95,6 +95,10 @@ impl BlobRole {
             BlobRole::Attachment => "attachment",
         }
     }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        [BlobRole::Body, BlobRole::Attachment].into_iter().find(|r| r.as_str() == word)
+    }
 }
 
 impl Place<'_> {

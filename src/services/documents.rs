@@ -678,11 +678,8 @@ impl Henji {
             if access::check_read(who, &facts(&row)?).is_ok() {
                 drop(conn);
                 self.audit_classified_read(who, &row, "blob.read", format!("blob/{}", digest.to_hex())).await?;
-                let sealed = match (reference.sealed_role.as_deref(), reference.sealed_base) {
-                    (Some(role), Some(base)) => Some((if role == BlobRole::Body.as_str() { BlobRole::Body } else { BlobRole::Attachment }, Arc::from(base))),
-                    _ => None,
-                };
-                let blob = StoredBlobRef { digest, sealed };
+                let role = reference.sealed_role.as_deref().and_then(BlobRole::parse).unwrap_or(BlobRole::Attachment);
+                let blob = StoredBlobRef::new(digest, role, reference.sealed_base.as_deref());
                 return self.stream_blob(who, &row.id, &blob, reference.media_type, reference.name).await;
             }
         }
@@ -707,7 +704,7 @@ impl Henji {
 pub(super) fn body_blob(row: &RevisionRow) -> ServiceResult<Option<StoredBlobRef>> {
     let Some(hex) = &row.body_sha256 else { return Ok(None) };
     let digest = hex.parse::<Sha256Digest>().map_err(|_| ServiceError::Internal(format!("bad body digest in catalog for revision {}", row.id)))?;
-    Ok(Some(StoredBlobRef { digest, sealed: row.body_sealed_base.as_deref().map(|b| (BlobRole::Body, Arc::from(b))) }))
+    Ok(Some(StoredBlobRef::new(digest, BlobRole::Body, row.body_sealed_base.as_deref())))
 }
 
 /// A body already in memory, as a download.

@@ -50,6 +50,13 @@ pub struct StoredBlobRef {
     pub sealed: Option<(BlobRole, Arc<str>)>,
 }
 
+impl StoredBlobRef {
+    /// A blob as a manifest or the catalog names it: sealed when it has a base.
+    pub fn new(digest: Sha256Digest, role: BlobRole, sealed_base: Option<&str>) -> Self {
+        Self { digest, sealed: sealed_base.map(|b| (role, Arc::from(b))) }
+    }
+}
+
 /// Moves the fields the kind marks sensitive out of `fields`.
 pub fn split_sensitive(kind: &Kind, fields: &mut Map<String, Value>) -> Map<String, Value> {
     let mut sensitive = Map::new();

@@ -435,7 +435,7 @@ impl Henji {
             if a.size > MAX_ATTACHMENT {
                 continue;
             }
-            let blob = StoredBlobRef { digest: a.sha256, sealed: a.sealed_base.as_deref().map(|b| (BlobRole::Attachment, Arc::from(b))) };
+            let blob = StoredBlobRef::new(a.sha256, BlobRole::Attachment, a.sealed_base.as_deref());
             let Some(bytes) = self.small_blob(None, &row.id, &blob, MAX_ATTACHMENT).await? else { continue };
             if let Some(text) = tokio::task::spawn_blocking(move || extract::extract(source, &bytes)).await.map_err(|e| ServiceError::Internal(e.to_string()))? {
                 let cut = text.char_indices().nth(MAX_INDEXED_TEXT as usize / 3).map_or(text.len(), |(i, _)| i);

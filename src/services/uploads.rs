@@ -157,10 +157,10 @@ impl Upload {
         }
         self.plain_size += chunk.len() as u64;
         if self.plain_size > PIPE_AFTER
-            && let Some((sealing @ Sealing::Inline(_), _)) = self.sealer.as_mut()
-            && let Sealing::Inline(sealer) = std::mem::replace(sealing, Sealing::Piped(SealingPipe::idle()))
+            && let Some((Sealing::Inline(_), _)) = &self.sealer
+            && let Some((Sealing::Inline(sealer), base)) = self.sealer.take()
         {
-            *sealing = Sealing::Piped(SealingPipe::start(sealer, self.writer.take_hasher()));
+            self.sealer = Some((Sealing::Piped(SealingPipe::start(sealer, self.writer.take_hasher())), base));
         }
         match self.sealer.as_mut() {
             Some((Sealing::Inline(sealer), _)) => {
@@ -189,12 +189,6 @@ struct SealingPipe {
 }
 
 impl SealingPipe {
-    /// A pipe with no sealer, only ever a placeholder while the real one is swapped in.
-    fn idle() -> Self {
-        let (_, sealed) = mpsc::channel(1);
-        Self { plain: None, sealed, worker: None }
-    }
-
     /// `hasher` has seen everything the writer got so far.
     fn start(mut sealer: BlobSealer, mut hasher: Sha256) -> Self {
         let (plain, mut chunks) = mpsc::channel::<Bytes>(8);

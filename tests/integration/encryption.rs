@@ -42,10 +42,7 @@ impl Backend {
 
     /// Every object in the store, with its bytes.
     async fn objects(&self, data_dir: &Path) -> Vec<(String, Vec<u8>)> {
-        let store = match &self.moto {
-            Some(m) => BlobStore::open_with("s3://sealed/henji", m.options()).unwrap(),
-            None => BlobStore::open(&url_of(&data_dir.join("objects"))).unwrap(),
-        };
+        let store = self.store(data_dir);
         let mut out = vec![];
         let listing: Vec<_> = store.list("").try_collect().await.unwrap();
         for (path, _) in listing {
