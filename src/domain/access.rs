@@ -9,6 +9,35 @@ pub struct DocumentFacts<'a> {
     pub department: &'a str,
     pub classification: Classification,
     pub deleted: bool,
+    pub route: &'a RouteAccess,
+}
+
+/// Who reaches a document through its route (公文流转) or a distribution (分发), beyond its own
+/// department.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteAccess {
+    /// Users with a pending task: they read, edit and write opinions.
+    pub pending: Vec<String>,
+    /// Users who handled a task: they keep reading it and may add opinions.
+    pub handled: Vec<String>,
+    /// Departments it was distributed to: read-only.
+    pub distributed: Vec<String>,
+}
+
+impl RouteAccess {
+    pub const NONE: RouteAccess = RouteAccess { pending: vec![], handled: vec![], distributed: vec![] };
+
+    fn pending_for(&self, who: &Principal) -> bool {
+        self.pending.iter().any(|u| *u == who.username)
+    }
+
+    fn handled_by(&self, who: &Principal) -> bool {
+        self.handled.iter().any(|u| *u == who.username)
+    }
+}
+
+fn is_home(who: &Principal, doc: &DocumentFacts) -> bool {
+    who.is_admin() || who.department == doc.department
 }
 
 /// Why an action is refused. `Hidden` must look exactly like a missing document (404), because
@@ -25,7 +54,8 @@ pub fn check_read(who: &Principal, doc: &DocumentFacts) -> Result<(), Denied> {
     if doc.deleted || doc.classification > who.clearance {
         return Err(Denied::Hidden);
     }
-    if who.is_admin() || who.department == doc.department {
+    let route = doc.route;
+    if is_home(who, doc) || route.pending_for(who) || route.handled_by(who) || route.distributed.contains(&who.department) {
         return Ok(());
     }
     Err(Denied::Hidden)
@@ -38,11 +68,27 @@ fn is_writer(who: &Principal) -> bool {
     WRITERS.iter().any(|r| who.has_role(*r))
 }
 
-/// Adding a revision: the reader must also hold a writing role.
+/// Adding a revision: the reader must also hold a writing role, and be of the document's
+/// department or have a pending task on it (a reviewer's edits are revisions too).
 pub fn check_revise(who: &Principal, doc: &DocumentFacts) -> Result<(), Denied> {
     check_read(who, doc)?;
     if !is_writer(who) {
         return Err(Denied::Forbidden("your roles do not include one that edits documents (clerk, staff, leader, admin)"));
+    }
+    if !is_home(who, doc) && !doc.route.pending_for(who) {
+        return Err(Denied::Forbidden("you may read this document (it was routed or distributed to you) but not change it"));
+    }
+    Ok(())
+}
+
+/// Writing an opinion (批示意见): as revising, and also after one's own task is handled.
+pub fn check_opinion(who: &Principal, doc: &DocumentFacts) -> Result<(), Denied> {
+    check_read(who, doc)?;
+    if !is_writer(who) {
+        return Err(Denied::Forbidden("your roles do not include one that writes opinions (clerk, staff, leader, admin)"));
+    }
+    if !is_home(who, doc) && !doc.route.pending_for(who) && !doc.route.handled_by(who) {
+        return Err(Denied::Forbidden("a document distributed to your department is read-only"));
     }
     Ok(())
 }
@@ -100,7 +146,27 @@ mod tests {
     }
 
     fn doc(dept: &str, c: Classification) -> DocumentFacts<'_> {
-        DocumentFacts { department: dept, classification: c, deleted: false }
+        DocumentFacts { department: dept, classification: c, deleted: false, route: &RouteAccess::NONE }
+    }
+
+    #[test]
+    fn a_route_opens_a_document_to_its_assignees_and_a_distribution_reads_only() {
+        let leader = user("LD", &[Role::Leader], Classification::Internal);
+        let mut reader = user("CWB", &[Role::Staff], Classification::Internal);
+        reader.username = "r".into();
+        let mut route = RouteAccess::default();
+        let d = DocumentFacts { route: &route, ..doc("BGS", Classification::Internal) };
+        assert_eq!(check_read(&leader, &d), Err(Denied::Hidden));
+        route.pending.push("u".into());
+        route.distributed.push("CWB".into());
+        let d = DocumentFacts { route: &route, ..doc("BGS", Classification::Internal) };
+        assert_eq!(check_revise(&leader, &d), Ok(()));
+        assert_eq!(check_read(&reader, &d), Ok(()));
+        assert!(matches!(check_revise(&reader, &d), Err(Denied::Forbidden(_))));
+        assert!(matches!(check_opinion(&reader, &d), Err(Denied::Forbidden(_))));
+        // Clearance still comes first.
+        let d = DocumentFacts { route: &route, ..doc("BGS", Classification::Secret) };
+        assert_eq!(check_read(&leader, &d), Err(Denied::Hidden));
     }
 
     #[test]

@@ -76,6 +76,11 @@ impl Kind {
         Err(FieldError { field: dotted(&path), detail: error.masked().to_string() })
     }
 
+    /// 签发: documents of this kind are signed off by a leader (`"x-sign-off": true`, as 发文).
+    pub fn signs_off(&self) -> bool {
+        self.schema.get("x-sign-off").and_then(Value::as_bool) == Some(true)
+    }
+
     /// Names of the fields marked `"x-sensitive": true`.
     pub fn sensitive_fields(&self) -> Vec<String> {
         self.schema

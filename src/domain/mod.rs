@@ -10,6 +10,7 @@ pub mod kinds;
 pub mod manifest;
 pub mod palette;
 pub mod people;
+pub mod route_templates;
 pub mod routing;
 pub mod sealing;
 pub mod search;

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use lru::LruCache;
 
 use super::sealed::StoredBlobRef;
+use crate::domain::access::{DocumentFacts, RouteAccess};
 use crate::domain::ids::Sha256Digest;
 use crate::domain::people::{Classification, Principal};
 use crate::domain::traces::TraceSpan;
@@ -45,6 +46,14 @@ pub struct AccessFacts {
     pub deleted: bool,
     /// Changes with every revision; `add_revision` forgets the entry.
     pub head_revision: String,
+    /// Changes with every route action and distribution, which forget the entry.
+    pub route: Arc<RouteAccess>,
+}
+
+impl AccessFacts {
+    pub fn facts(&self) -> DocumentFacts<'_> {
+        DocumentFacts { department: &self.department, classification: self.classification, deleted: self.deleted, route: &self.route }
+    }
 }
 
 pub struct Caches {

@@ -15,7 +15,7 @@ use super::cache::{AccessFacts, CACHED_BODY_MAX};
 use super::sealed::{SealedFields, StoredBlobRef, seal_fields, split_sensitive};
 use super::uploads::{BODY_MEDIA_TYPE, BODY_NAME, UploadSealing, UploadedFile};
 use super::{Henji, ServiceError, ServiceResult, now};
-use crate::domain::access::{self, DocumentFacts};
+use crate::domain::access::{self, DocumentFacts, RouteAccess};
 use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
 use crate::domain::manifest::{AttachmentRef, MANIFEST_FORMAT, ROOT_BASE, RevisionManifest};
 use crate::domain::people::{Classification, DocumentState, Principal, Urgency};
@@ -174,12 +174,17 @@ fn parse_row_word<T: std::str::FromStr>(value: &str, what: &str) -> ServiceResul
     value.parse().map_err(|_| ServiceError::Internal(format!("catalog holds an unknown {what} {value:?}")))
 }
 
-fn facts(row: &DocumentRow) -> ServiceResult<DocumentFacts<'_>> {
+pub(super) fn facts<'a>(row: &'a DocumentRow, route: &'a RouteAccess) -> ServiceResult<DocumentFacts<'a>> {
     Ok(DocumentFacts {
         department: &row.department,
         classification: parse_row_word(&row.classification, "classification")?,
         deleted: row.deleted_at.is_some(),
+        route,
     })
+}
+
+pub(super) fn classification_of(row: &DocumentRow) -> ServiceResult<Classification> {
+    parse_row_word(&row.classification, "classification")
 }
 
 /// The view of a row whose sensitive fields (if any) are given opened.
@@ -231,15 +236,22 @@ impl Henji {
 
     /// The document if `who` may read it; otherwise the same 404 as for a missing one.
     pub(super) async fn readable_document(&self, who: &Principal, id: &str) -> ServiceResult<DocumentRow> {
+        Ok(self.readable_document_with_access(who, id).await?.0)
+    }
+
+    /// As `readable_document`, with who reaches it through its route, for the rules that follow.
+    pub(super) async fn readable_document_with_access(&self, who: &Principal, id: &str) -> ServiceResult<(DocumentRow, RouteAccess)> {
         let id = parse_document_id(id)?;
-        let row = self.document_row(&mut *self.catalog.reader().acquire().await?, &id).await?;
-        access::check_read(who, &facts(&row)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
-        Ok(row)
+        let mut conn = self.catalog.reader().acquire().await?;
+        let row = self.document_row(&mut conn, &id).await?;
+        let route = route_access(&mut conn, &row).await?;
+        access::check_read(who, &facts(&row, &route)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        Ok((row, route))
     }
 
     /// Every read of classified content leaves an audit event.
     pub(super) async fn audit_classified_read(&self, who: &Principal, row: &DocumentRow, action: &str, object: String) -> ServiceResult<()> {
-        self.audit_if_classified(who, &row.id, facts(row)?.classification, action, object).await
+        self.audit_if_classified(who, &row.id, classification_of(row)?, action, object).await
     }
 
     pub(super) async fn audit_if_classified(&self, who: &Principal, document: &str, classification: Classification, action: &str, object: String) -> ServiceResult<()> {
@@ -384,8 +396,8 @@ impl Henji {
     }
 
     pub async fn prepare_revision(&self, who: &Principal, id: &str, req: ReviseDocument) -> ServiceResult<PreparedRevision> {
-        let row = self.readable_document(who, id).await?;
-        access::check_revise(who, &facts(&row)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        let (row, route) = self.readable_document_with_access(who, id).await?;
+        access::check_revise(who, &facts(&row, &route)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
         ensure_writable(&row)?;
         let base: RevisionId = req.base_revision.parse().map_err(|e: crate::domain::ids::IdError| ServiceError::invalid("base_revision", e.to_string()))?;
         if base.to_string() != row.head_revision {
@@ -397,7 +409,7 @@ impl Henji {
             .enumerate()
             .map(|(i, s)| s.parse::<Sha256Digest>().map_err(|e| ServiceError::invalid(format!("remove_attachments.{i}"), e.to_string())))
             .collect::<ServiceResult<Vec<_>>>()?;
-        let classified = facts(&row)?.classification.is_classified();
+        let classified = classification_of(&row)?.is_classified();
         let sensitive_patch = match (&req.fields, self.kinds.get(&row.kind)) {
             (Some(patch), Some(kind)) => kind.sensitive_fields().iter().any(|f| patch.contains_key(f)),
             _ => false,
@@ -521,7 +533,7 @@ impl Henji {
     pub async fn get_document(&self, who: &Principal, id: &str) -> ServiceResult<DocumentView> {
         let row = self.readable_document(who, id).await?;
         let opened = self.opened_fields(who, &row).await?;
-        let classification = facts(&row)?.classification;
+        let classification = classification_of(&row)?;
         if classification.is_classified() || !opened.is_empty() {
             let at = now();
             let mut tx = self.catalog.begin_write().await?;
@@ -544,6 +556,7 @@ impl Henji {
         let scope = if who.is_admin() { None } else { Some(who.department.as_str()) };
         let filter = DocumentFilter {
             department_scope: scope,
+            username: &who.username,
             max_rank: who.clearance.rank(),
             kind: q.kind.as_deref(),
             state: q.state.map(|s| s.as_str()),
@@ -612,7 +625,7 @@ impl Henji {
     pub async fn revision_body(&self, who: &Principal, id: &str, rev: &str) -> ServiceResult<BlobDownload> {
         let doc = parse_document_id(id)?.to_string();
         let facts = self.access_facts(&doc).await?;
-        access::check_read(who, &DocumentFacts { department: &facts.department, classification: facts.classification, deleted: facts.deleted })
+        access::check_read(who, &facts.facts())
             .map_err(|d| ServiceError::from_denied(d, "document"))?;
         let rev: RevisionId = rev.parse().map_err(|_| ServiceError::NotFound("revision"))?;
         let rev = rev.to_string();
@@ -661,9 +674,16 @@ impl Henji {
             return Ok(f);
         }
         let generation = self.caches.document_generation();
-        let row = rows::document(&mut *self.catalog.reader().acquire().await?, id).await?.ok_or(ServiceError::NotFound("document"))?;
-        let f = facts(&row)?;
-        let owned = AccessFacts { department: f.department.to_owned(), classification: f.classification, deleted: f.deleted, head_revision: row.head_revision.clone() };
+        let mut conn = self.catalog.reader().acquire().await?;
+        let row = rows::document(&mut conn, id).await?.ok_or(ServiceError::NotFound("document"))?;
+        let route = route_access(&mut conn, &row).await?;
+        let owned = AccessFacts {
+            department: row.department.clone(),
+            classification: classification_of(&row)?,
+            deleted: row.deleted_at.is_some(),
+            head_revision: row.head_revision.clone(),
+            route: Arc::new(route),
+        };
         self.caches.put_document(id.to_owned(), owned.clone(), generation);
         Ok(owned)
     }
@@ -675,7 +695,8 @@ impl Henji {
         let references = rows::blob_references(&mut conn, &digest.to_hex()).await?;
         for reference in references {
             let Some(row) = rows::document(&mut conn, &reference.document_id).await? else { continue };
-            if access::check_read(who, &facts(&row)?).is_ok() {
+            let route = route_access(&mut conn, &row).await?;
+            if access::check_read(who, &facts(&row, &route)?).is_ok() {
                 drop(conn);
                 self.audit_classified_read(who, &row, "blob.read", format!("blob/{}", digest.to_hex())).await?;
                 let role = reference.sealed_role.as_deref().and_then(BlobRole::parse).unwrap_or(BlobRole::Attachment);
@@ -688,8 +709,8 @@ impl Henji {
 
     /// A tombstone: the document disappears from every read; its content stays until disposal.
     pub async fn delete_document(&self, who: &Principal, id: &str) -> ServiceResult<()> {
-        let row = self.readable_document(who, id).await?;
-        access::check_delete(who, &facts(&row)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        let (row, route) = self.readable_document_with_access(who, id).await?;
+        access::check_delete(who, &facts(&row, &route)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
         let at = now();
         let mut tx = self.catalog.begin_write().await?;
         rows::mark_deleted(&mut tx, &row.id, &who.username, &at).await?;
@@ -698,6 +719,23 @@ impl Henji {
         self.caches.forget_document(&row.id);
         Ok(())
     }
+}
+
+/// Who reaches a document through its route or distributions. A document never routed (still
+/// a draft or just registered) has no such readers, which saves the query on the hot path.
+pub(super) async fn route_access(conn: &mut Conn, row: &DocumentRow) -> ServiceResult<RouteAccess> {
+    if row.state == DocumentState::Draft.as_str() || row.state == DocumentState::Registered.as_str() {
+        return Ok(RouteAccess::default());
+    }
+    let mut access = RouteAccess::default();
+    for (name, how) in crate::resources::catalog::routing::route_readers(conn, &row.id).await? {
+        match how.as_str() {
+            "pending" => access.pending.push(name),
+            "done" => access.handled.push(name),
+            _ => access.distributed.push(name),
+        }
+    }
+    Ok(access)
 }
 
 /// The body of a revision row, with how to open it.

@@ -16,9 +16,12 @@ pub mod audit;
 pub mod cache;
 pub mod demo;
 pub mod documents;
+pub mod events;
 pub mod group_commit;
 pub mod keys;
+pub mod opinions;
 pub mod people;
+pub mod routing;
 pub mod sealed;
 pub mod search;
 pub mod setup;
@@ -98,6 +101,8 @@ pub struct Henji {
     pub settings: ServiceSettings,
     pub search: Arc<search::SearchEngine>,
     pub keys: Arc<keys::KeyService>,
+    pub templates: Arc<crate::domain::route_templates::TemplateRegistry>,
+    pub notifier: Arc<events::Notifier>,
 }
 
 /// Times are stored as RFC 3339 UTC with milliseconds, so they sort as text.

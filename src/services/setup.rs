@@ -13,6 +13,7 @@ use super::search::SearchEngine;
 use super::{Henji, ServiceError, ServiceSettings};
 use crate::domain::kinds::{KindError, KindRegistry};
 use crate::domain::people::{Classification, Role};
+use crate::domain::route_templates::{RouteTemplate, TemplateRegistry};
 use crate::resources::blob_store::{BlobStore, StoreError};
 use crate::resources::catalog::documents::blob_totals;
 use crate::resources::catalog::people::count_users;
@@ -25,6 +26,12 @@ pub const BUILTIN_KINDS: &[(&str, &str)] = &[
     ("incoming", include_str!("../../schemas/incoming.json")),
     ("outgoing", include_str!("../../schemas/outgoing.json")),
     ("customer-file", include_str!("../../schemas/customer-file.json")),
+];
+
+/// The built-in route templates.
+pub const BUILTIN_ROUTES: &[(&str, &str)] = &[
+    ("incoming", include_str!("../../schemas/routes/incoming.json")),
+    ("outgoing", include_str!("../../schemas/routes/outgoing.json")),
 ];
 
 /// Where an installation keeps its state.
@@ -148,6 +155,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     let blobs = BlobStore::open(&config.store_url()?)?;
     blobs.initialise().await?;
     let kinds = load_kinds(config.schemas.as_deref())?;
+    let templates = load_route_templates(config.schemas.as_deref())?;
     let metrics = Metrics::default();
     let (count, bytes) = blob_totals(&mut *catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
     metrics.blobs_stored.set(count);
@@ -158,6 +166,8 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
         settings: ServiceSettings::default(),
         search: Arc::new(SearchEngine::new(config.index_dir())),
         keys: Arc::new(KeyService::new(keyring)),
+        templates: Arc::new(templates),
+        notifier: Default::default(),
     };
 
     if let OpenMode::Create { admin_password } = mode {
@@ -220,6 +230,25 @@ async fn load_keyring(config: &StorageConfig, catalog: &Catalog, creating: bool,
     let ring = Keyring::generate_file(&default)?;
     report.generated_key_file = Some(default);
     Ok(Some(ring))
+}
+
+/// Built-in route templates, then every `*.json` in `<schemas>/routes/` (which may override them).
+pub fn load_route_templates(dir: Option<&Path>) -> Result<TemplateRegistry, SetupError> {
+    let mut registry = TemplateRegistry::default();
+    for (name, text) in BUILTIN_ROUTES {
+        let t = RouteTemplate::parse(name, text).map_err(|detail| SetupError::SchemaFile { path: PathBuf::from(format!("schemas/routes/{name}.json")), detail })?;
+        registry.insert(t);
+    }
+    let Some(dir) = dir.map(|d| d.join("routes")).filter(|d| d.is_dir()) else { return Ok(registry) };
+    let entries = std::fs::read_dir(&dir).map_err(|e| SetupError::SchemaFile { path: dir.clone(), detail: e.to_string() })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    paths.sort();
+    for path in paths {
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let text = std::fs::read_to_string(&path).map_err(|e| SetupError::SchemaFile { path: path.clone(), detail: e.to_string() })?;
+        registry.insert(RouteTemplate::parse(&name, &text).map_err(|detail| SetupError::SchemaFile { path: path.clone(), detail })?);
+    }
+    Ok(registry)
 }
 
 /// Built-in kinds, then every `*.json` in the schemas folder (which may override them).

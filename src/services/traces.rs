@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::documents::parse_document_id;
 use super::sealed::StoredBlobRef;
 use super::{Henji, ServiceError, ServiceResult};
-use crate::domain::access::{self, DocumentFacts};
+use crate::domain::access;
 use crate::domain::ids::RevisionId;
 use crate::domain::palette;
 use crate::domain::people::Principal;
@@ -187,7 +187,7 @@ impl Henji {
     pub async fn render_trace(&self, who: &Principal, id: &str, output: TraceOutput, from: Option<TraceStart>, to: Option<&str>) -> ServiceResult<RenderedTrace> {
         let doc = parse_document_id(id)?.to_string();
         let facts = self.access_facts(&doc).await?;
-        access::check_read(who, &DocumentFacts { department: &facts.department, classification: facts.classification, deleted: facts.deleted })
+        access::check_read(who, &facts.facts())
             .map_err(|d| ServiceError::from_denied(d, "document"))?;
         // Ids are checked before any lookup, so a malformed one is a 422 cached or not.
         let to = match to {

@@ -148,6 +148,11 @@ impl Henji {
 }
 
 impl Upload {
+    /// The request path this upload's errors name.
+    pub fn set_field(&mut self, field: &str) {
+        self.field = field.to_owned();
+    }
+
     /// A chunk of the part; text that is not UTF-8 stops the upload before anything is stored.
     pub async fn write(&mut self, chunk: Bytes) -> ServiceResult<()> {
         if let Some(counter) = self.text.as_mut()

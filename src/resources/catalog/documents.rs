@@ -121,7 +121,10 @@ pub async fn mark_deleted(conn: &mut Conn, id: &str, by: &str, at: &str) -> Cata
 /// What a caller may see in a list: their department (all departments for administrators) and
 /// nothing above their clearance. The filters are SQL so that pages and counts stay right.
 pub struct DocumentFilter<'a> {
+    /// The caller's department, unless they may read every department; with `username`, the
+    /// documents routed to the caller and distributed to the department are in scope too.
     pub department_scope: Option<&'a str>,
+    pub username: &'a str,
     pub max_rank: i64,
     pub kind: Option<&'a str>,
     pub state: Option<&'a str>,
@@ -135,7 +138,9 @@ pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogR
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents
          WHERE deleted_at IS NULL
-           AND ($1 IS NULL OR department = $1)
+           AND ($1 IS NULL OR department = $1
+                OR id IN (SELECT document_id FROM tasks WHERE assignee = $9 AND state IN ('pending', 'done'))
+                OR id IN (SELECT document_id FROM distributions WHERE department = $1))
            AND classification_rank <= $2
            AND ($3 IS NULL OR kind = $3)
            AND ($4 IS NULL OR state = $4)
@@ -152,6 +157,7 @@ pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogR
     .bind(f.archived)
     .bind(f.after)
     .bind(f.limit)
+    .bind(f.username)
     .fetch_all(conn)
     .await
 }

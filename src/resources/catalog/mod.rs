@@ -16,6 +16,7 @@ pub mod audit;
 pub mod documents;
 pub mod keys;
 pub mod people;
+pub mod routing;
 
 pub use sqlx::SqliteConnection as Conn;
 

@@ -143,3 +143,11 @@ pub async fn revoke_session(conn: &mut Conn, token_hash: &str, now: &str) -> Cat
 pub async fn department_name(conn: &mut Conn, code: &str) -> CatalogResult<Option<String>> {
     sqlx::query_scalar("SELECT name FROM departments WHERE code = $1").bind(code).fetch_optional(conn).await
 }
+
+/// Everyone in a department, by username (to resolve a route template's `{role, department}`).
+pub async fn users_in_department(conn: &mut Conn, code: &str) -> CatalogResult<Vec<UserRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE department = $1 ORDER BY username")))
+        .bind(code)
+        .fetch_all(conn)
+        .await
+}
