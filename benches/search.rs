@@ -83,6 +83,7 @@ fn document(corpus: &Corpus, rng: &mut Rng, n: usize) -> IndexedDocument {
         body: corpus.text(rng, body_chars),
         fields: format!("{}\n{}", corpus.text(rng, 6), corpus.text(rng, 8)),
         attachments: String::new(),
+        opinions: String::new(),
         kind: KINDS[n % KINDS.len()].into(),
         department: DEPARTMENTS[n % DEPARTMENTS.len()].into(),
         state: "registered".into(),
@@ -169,6 +170,7 @@ fn main() {
                     query: &parsed,
                     max_rank: 1,
                     only_department: Some("BGS"),
+                    also_documents: &[],
                     kind: None,
                     department: None,
                     state: None,
@@ -242,7 +244,7 @@ fn henji_on(corpus: &Corpus, n: usize, queries: &[String]) -> (f64, u64, f64, f6
         .map(|q| {
             let parsed = parse(q).unwrap();
             let t = Instant::now();
-            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0, skip_twins: true };
+            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, also_documents: &[], kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0, skip_twins: true };
             index.search(&query).unwrap();
             t.elapsed().as_secs_f64() * 1000.0
         })

@@ -24,9 +24,10 @@ pub struct RouteAccess {
     pub distributed: Vec<String>,
 }
 
-impl RouteAccess {
-    pub const NONE: RouteAccess = RouteAccess { pending: vec![], handled: vec![], distributed: vec![] };
+/// A document no route or distribution reaches.
+pub static NO_ROUTE: RouteAccess = RouteAccess { pending: Vec::new(), handled: Vec::new(), distributed: Vec::new() };
 
+impl RouteAccess {
     fn pending_for(&self, who: &Principal) -> bool {
         self.pending.iter().any(|u| *u == who.username)
     }
@@ -146,7 +147,7 @@ mod tests {
     }
 
     fn doc(dept: &str, c: Classification) -> DocumentFacts<'_> {
-        DocumentFacts { department: dept, classification: c, deleted: false, route: &RouteAccess::NONE }
+        DocumentFacts { department: dept, classification: c, deleted: false, route: &NO_ROUTE }
     }
 
     #[test]

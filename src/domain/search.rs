@@ -21,10 +21,12 @@ pub enum SearchField {
     Fields,
     /// Text of text attachments (plain text and .docx).
     Attachments,
+    /// Opinions (批示意见).
+    Opinions,
 }
 
 impl SearchField {
-    pub const ALL: [SearchField; 4] = [SearchField::Title, SearchField::Body, SearchField::Fields, SearchField::Attachments];
+    pub const ALL: [SearchField; 5] = [SearchField::Title, SearchField::Body, SearchField::Fields, SearchField::Attachments, SearchField::Opinions];
 
     fn parse(name: &str) -> Option<Self> {
         match name {
@@ -32,6 +34,7 @@ impl SearchField {
             "body" => Some(Self::Body),
             "fields" => Some(Self::Fields),
             "attachments" | "attachment" => Some(Self::Attachments),
+            "opinions" | "opinion" => Some(Self::Opinions),
             _ => None,
         }
     }
@@ -56,7 +59,7 @@ pub enum QueryError {
     TooManyTerms,
     #[error("a quotation mark is not closed")]
     UnbalancedQuote,
-    #[error("unknown field `{0}:`; fields are title:, body:, fields: and attachments:")]
+    #[error("unknown field `{0}:`; fields are title:, body:, fields:, attachments: and opinions:")]
     UnknownField(String),
     #[error("`{0}` needs a word after it")]
     DanglingOperator(&'static str),

@@ -59,7 +59,7 @@ async fn incoming<M: DeserializeOwned>(henji: &Henji, req: Request) -> ApiResult
     Err(Problem::unsupported_media_type("expected application/json or multipart/form-data"))
 }
 
-fn multipart_problem(e: MultipartError) -> Problem {
+pub(super) fn multipart_problem(e: MultipartError) -> Problem {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Problem::too_large("the request body is larger than the configured limit")
     } else {
@@ -67,11 +67,12 @@ fn multipart_problem(e: MultipartError) -> Problem {
     }
 }
 
-async fn read_small_field(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
+pub(super) async fn read_small_field(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
+    let name = field.name().unwrap_or("").chars().take(32).collect::<String>();
     let mut out = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_problem)? {
         if out.len() + chunk.len() > max {
-            return Err(Problem::too_large(format!("the meta part is larger than {max} bytes")));
+            return Err(Problem::too_large(format!("the {name} part is larger than {max} bytes")));
         }
         out.extend_from_slice(&chunk);
     }

@@ -25,6 +25,7 @@ pub mod extract;
 pub mod kinds;
 pub mod ops;
 pub mod people;
+pub mod routing;
 pub mod search;
 pub mod traces;
 
@@ -83,6 +84,7 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
         .merge(people::router())
         .merge(documents::router())
         .merge(traces::router())
+        .merge(routing::router())
         .merge(search::router())
         .merge(kinds::router())
         .merge(admin::router())

@@ -393,6 +393,7 @@ impl Henji {
         if !has_sealed {
             plain.body = self.head_text(&row.id, &row.head_revision).await?.to_string();
             plain.attachments = self.attachment_text(&row).await?;
+            plain.opinions = self.opinion_text(&row.id).await?;
             return Ok(Some((plain, None)));
         }
         // Sealed content that does not open (altered, or its key shredded) is left out of the
@@ -406,11 +407,13 @@ impl Henji {
         };
         let body = tolerate(self.head_text(&row.id, &row.head_revision).await.map(|t| t.to_string()), "body");
         let attachments = tolerate(self.attachment_text(&row).await, "attachments");
+        let opinions = tolerate(self.opinion_text(&row.id).await, "opinions");
         if !classification.is_classified() {
             plain.body = body.clone();
             plain.attachments = attachments.clone();
+            plain.opinions = opinions.clone();
         }
-        let mut whole = IndexedDocument { body, attachments, twin: false, ..plain.clone() };
+        let mut whole = IndexedDocument { body, attachments, opinions, twin: false, ..plain.clone() };
         if let Some(sealed) = sealed_fields {
             let opened = self.open_sealed_fields(None, &row.id, &sealed.base, &sealed.values).await.map(|f| field_text(&f));
             whole.fields.push_str(&tolerate(opened, "sensitive fields"));
@@ -458,6 +461,7 @@ impl Henji {
             _ => return Err(ServiceError::Unavailable("search is not available; see /healthz".into())),
         };
         let only_department = if who.is_admin() { None } else { Some(who.department.clone()) };
+        let also_documents = if who.is_admin() { vec![] } else { self.documents_reachable_by(who).await? };
         let (max_rank, request, parsed) = (who.clearance.rank().max(0) as u64, req.clone(), query.clone());
         let classification = request.classification.map(|c| c.as_str());
         let results = tokio::task::spawn_blocking(move || {
@@ -467,6 +471,7 @@ impl Henji {
                 query: &parsed,
                 max_rank,
                 only_department: only_department.as_deref(),
+                also_documents: &also_documents,
                 kind: request.kind.as_deref(),
                 department: request.department.as_deref(),
                 state: request.state.as_deref(),

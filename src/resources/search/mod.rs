@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
@@ -58,6 +58,8 @@ pub struct IndexedDocument {
     pub body: String,
     pub fields: String,
     pub attachments: String,
+    /// Opinion texts (批示意见).
+    pub opinions: String,
     pub kind: String,
     pub department: String,
     pub state: String,
@@ -78,6 +80,9 @@ pub struct IndexQuery<'a> {
     pub max_rank: u64,
     /// The caller's department, unless they may read every department.
     pub only_department: Option<&'a str>,
+    /// With `only_department`: documents of other departments the caller reaches anyway
+    /// (routed to them, or distributed to their department).
+    pub also_documents: &'a [String],
     pub kind: Option<&'a str>,
     pub department: Option<&'a str>,
     pub state: Option<&'a str>,
@@ -128,6 +133,7 @@ struct Fields {
     body: TextPair,
     fields: TextPair,
     attachments: TextPair,
+    opinions: TextPair,
     kind: Field,
     department: Field,
     state: Field,
@@ -147,7 +153,7 @@ fn schema() -> Schema {
         if stored { options.set_stored() } else { options }
     };
     b.add_text_field("id", STRING | STORED);
-    for (name, stored) in [("title", true), ("body", false), ("fields", false), ("attachments", false)] {
+    for (name, stored) in [("title", true), ("body", false), ("fields", false), ("attachments", false), ("opinions", false)] {
         b.add_text_field(&format!("{name}_gram"), text(GRAM, IndexRecordOption::WithFreqsAndPositions, stored));
         b.add_text_field(&format!("{name}_seg"), text(SEG, IndexRecordOption::WithFreqs, false));
     }
@@ -182,6 +188,7 @@ impl Fields {
             body: pair("body")?,
             fields: pair("fields")?,
             attachments: pair("attachments")?,
+            opinions: pair("opinions")?,
             kind: f("kind")?,
             department: f("department")?,
             state: f("state")?,
@@ -200,6 +207,7 @@ impl Fields {
             SearchField::Body => self.body,
             SearchField::Fields => self.fields,
             SearchField::Attachments => self.attachments,
+            SearchField::Opinions => self.opinions,
         }
     }
 }
@@ -281,7 +289,7 @@ impl SearchIndex {
         let f = &self.fields;
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &d.id);
-        for (pair, text) in [(f.title, &d.title), (f.body, &d.body), (f.fields, &d.fields), (f.attachments, &d.attachments)] {
+        for (pair, text) in [(f.title, &d.title), (f.body, &d.body), (f.fields, &d.fields), (f.attachments, &d.attachments), (f.opinions, &d.opinions)] {
             doc.add_text(pair.gram, text);
             doc.add_text(pair.seg, text);
         }
@@ -336,7 +344,12 @@ impl SearchIndex {
         clauses.push((Occur::Must, Box::new(RangeQuery::new(Bound::Unbounded, Bound::Included(Term::from_field_u64(f.rank, q.max_rank))))));
         let exact = |field: Field, value: &str| -> Box<dyn TantivyQuery> { Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic)) };
         if let Some(d) = q.only_department {
-            clauses.push((Occur::Must, exact(f.department, d)));
+            let mut reach: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![(Occur::Should, exact(f.department, d))];
+            if !q.also_documents.is_empty() {
+                let ids = q.also_documents.iter().map(|id| Term::from_field_text(f.id, id));
+                reach.push((Occur::Should, Box::new(TermSetQuery::new(ids))));
+            }
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(reach))));
         }
         for (field, value) in [(f.kind, q.kind), (f.department, q.department), (f.state, q.state), (f.classification, q.classification)] {
             if let Some(v) = value {
