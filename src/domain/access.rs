@@ -18,7 +18,8 @@ pub struct DocumentFacts<'a> {
 pub struct RouteAccess {
     /// Users with a pending task: they read, edit and write opinions.
     pub pending: Vec<String>,
-    /// Users who handled a task: they keep reading it and may add opinions.
+    /// Users a task reached earlier (handled, or closed by someone else's approval): they keep
+    /// reading it and may add opinions.
     pub handled: Vec<String>,
     /// Departments it was distributed to: read-only.
     pub distributed: Vec<String>,

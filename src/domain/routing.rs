@@ -605,11 +605,6 @@ impl Route {
         Ok(())
     }
 
-    /// Users who may read the document through this route: everyone with a pending or handled
-    /// task (a placeholder for a step not reached grants nothing yet).
-    pub fn readers(&self) -> impl Iterator<Item = (&str, TaskState)> {
-        self.tasks.iter().filter(|t| matches!(t.state, TaskState::Pending | TaskState::Done)).map(|t| (t.assignee.as_str(), t.state))
-    }
 }
 
 #[cfg(test)]

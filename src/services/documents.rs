@@ -731,8 +731,8 @@ pub(super) async fn route_access(conn: &mut Conn, row: &DocumentRow) -> ServiceR
     for (name, how) in crate::resources::catalog::routing::route_readers(conn, &row.id).await? {
         match how.as_str() {
             "pending" => access.pending.push(name),
-            "done" => access.handled.push(name),
-            _ => access.distributed.push(name),
+            "distributed" => access.distributed.push(name),
+            _ => access.handled.push(name),
         }
     }
     Ok(access)

@@ -10,6 +10,7 @@ mod hostile;
 mod memory;
 mod people;
 mod permissions;
+mod routing;
 mod s3;
 mod search;
 mod traces;

@@ -139,7 +139,7 @@ pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogR
         "SELECT {DOCUMENT_COLUMNS} FROM documents
          WHERE deleted_at IS NULL
            AND ($1 IS NULL OR department = $1
-                OR id IN (SELECT document_id FROM tasks WHERE assignee = $9 AND state IN ('pending', 'done'))
+                OR id IN (SELECT document_id FROM tasks WHERE assignee = $9 AND received_at IS NOT NULL)
                 OR id IN (SELECT document_id FROM distributions WHERE department = $1))
            AND classification_rank <= $2
            AND ($3 IS NULL OR kind = $3)

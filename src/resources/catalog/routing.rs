@@ -170,11 +170,12 @@ pub async fn set_document_state(conn: &mut Conn, document: &str, state: &str, at
     sqlx::query("UPDATE documents SET state = $2, updated_at = $3 WHERE id = $1").bind(document).bind(state).bind(at).execute(conn).await.map(|_| ())
 }
 
-/// Who may read a document through its route or a distribution: `(username, "pending"|"done")`
-/// for assignees, `(department, "distributed")` for departments.
+/// Who may read a document through its route or a distribution: `(username, task state)` for
+/// everyone a task ever reached (pending, handled, or skipped after it arrived; a placeholder
+/// of a step not reached grants nothing), `(department, "distributed")` for departments.
 pub async fn route_readers(conn: &mut Conn, document: &str) -> CatalogResult<Vec<(String, String)>> {
     sqlx::query_as(
-        "SELECT assignee, state FROM tasks WHERE document_id = $1 AND state IN ('pending', 'done')
+        "SELECT assignee, state FROM tasks WHERE document_id = $1 AND received_at IS NOT NULL
          UNION SELECT department, 'distributed' FROM distributions WHERE document_id = $1",
     )
     .bind(document)
@@ -186,7 +187,7 @@ pub async fn route_readers(conn: &mut Conn, document: &str) -> CatalogResult<Vec
 /// their department, for permission clauses where a per-document check is not possible.
 pub async fn documents_reachable_by(conn: &mut Conn, username: &str, department: &str) -> CatalogResult<Vec<String>> {
     sqlx::query_scalar(
-        "SELECT DISTINCT document_id FROM tasks WHERE assignee = $1 AND state IN ('pending', 'done')
+        "SELECT DISTINCT document_id FROM tasks WHERE assignee = $1 AND received_at IS NOT NULL
          UNION SELECT document_id FROM distributions WHERE department = $2",
     )
     .bind(username)
