@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::documents::{CreateDocument, ReviseDocument};
 use super::people::{NewUser, principal_from_row};
+use super::routing::RouteRequest;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::people::{Classification, Principal, Role, Urgency};
 use crate::resources::catalog::people::user_by_username;
@@ -46,6 +47,16 @@ struct DemoDocument {
     urgency: Urgency,
     fields: Map<String, Value>,
     revisions: Vec<DemoRevision>,
+    /// Put on a route once written, so inboxes are not empty.
+    route: Option<DemoRoute>,
+}
+
+#[derive(Deserialize)]
+struct DemoRoute {
+    by: String,
+    template: String,
+    #[serde(default)]
+    assignees: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +133,11 @@ impl Henji {
                 let body = self.store_text_body(prepared.upload_sealing().as_ref(), &rev.text).await?;
                 let revision = self.add_revision(&author, prepared, Some(body), vec![]).await?;
                 view.head_revision = revision.id;
+            }
+            if let Some(route) = &doc.route {
+                let by = self.demo_user(&route.by).await?;
+                let request = RouteRequest { steps: None, template: Some(route.template.clone()), assignees: Some(route.assignees.clone()) };
+                self.start_route(&by, &view.id, request).await?;
             }
         }
         let mut tx = self.catalog.begin_write().await?;
