@@ -291,6 +291,8 @@ async fn kinds_delete_audit_health_metrics_and_openapi() {
         "/api/v1/documents/{id}", "/api/v1/documents/{id}/revisions", "/api/v1/documents/{id}/revisions/{rev}",
         "/api/v1/documents/{id}/revisions/{rev}/body", "/api/v1/blobs/{sha256}", "/api/v1/kinds", "/api/v1/kinds/{kind}",
         "/api/v1/audit", "/api/v1/audit/verify", "/api/v1/admin/fixity", "/healthz", "/metrics",
+        "/api/v1/documents/{id}/route", "/api/v1/documents/{id}/actions", "/api/v1/documents/{id}/trail",
+        "/api/v1/documents/{id}/opinions", "/api/v1/inbox", "/api/v1/events", "/api/v1/route-templates",
     ] {
         assert!(openapi["paths"].get(path).is_some(), "openapi lacks {path}");
     }

@@ -42,6 +42,8 @@ async fn hostile_input_never_gets_a_5xx() {
         "/api/v1/departments".to_owned(),
         "/api/v1/documents".to_owned(),
         "/api/v1/kinds".to_owned(),
+        "/api/v1/inbox?done=maybe&overdue=1&cursor=-3".to_owned(),
+        "/api/v1/route-templates".to_owned(),
         "/api/v1/audit".to_owned(),
         "/api/v1/audit/verify".to_owned(),
         "/api/v1/admin/fixity".to_owned(),
@@ -58,6 +60,9 @@ async fn hostile_input_never_gets_a_5xx() {
         paths.push(format!("/api/v1/documents/{i}"));
         paths.push(format!("/api/v1/documents/{i}/revisions"));
         paths.push(format!("/api/v1/blobs/{i}"));
+        for flow in ["route", "actions", "trail", "opinions"] {
+            paths.push(format!("/api/v1/documents/{i}/{flow}"));
+        }
         for r in revs {
             paths.push(format!("/api/v1/documents/{i}/revisions/{r}"));
             paths.push(format!("/api/v1/documents/{i}/revisions/{r}/body"));
@@ -78,6 +83,14 @@ async fn hostile_input_never_gets_a_5xx() {
         vec![0xff, 0xfe, 0x00, 0x80],
         "{\"a\":".repeat(3000).into_bytes(),
         "NOT AND OR \"".repeat(1000).into_bytes(),
+        json!({"action": "jump", "step": -1}).to_string().into_bytes(),
+        json!({"action": "forward", "to": vec!["x".repeat(70); 60]}).to_string().into_bytes(),
+        json!({"action": "return", "step": 4294967296u64}).to_string().into_bytes(),
+        json!({"action": "distribute", "to": ["../..", "\u{0}"]}).to_string().into_bytes(),
+        json!({"steps": [{"mode": "any", "assignees": []}]}).to_string().into_bytes(),
+        json!({"steps": [{"mode": "all", "assignees": ["admin"], "due_at": "soon"}]}).to_string().into_bytes(),
+        json!({"template": "../../Cargo.toml", "assignees": {"99": ["admin"]}}).to_string().into_bytes(),
+        json!({"text": "x".repeat(6000)}).to_string().into_bytes(),
     ];
     let mut rng = Lcg(2026);
     let mut sent = 0;
