@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::domain::people::{Classification, Role};
+use crate::domain::people::{Classification, Principal, Role};
+use crate::services::archive::ArchiveQuery;
+use crate::services::packages::Bag;
 use crate::services::Henji;
 use crate::services::people::NewUser;
 use crate::services::setup::{self, OpenMode, StorageConfig};
@@ -49,6 +51,8 @@ pub enum Command {
     /// Key-encryption keys: which wraps how many data keys, and rotation.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write the archive packages of a department and/or year into one zip, streamed.
+    Export(ExportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,6 +120,50 @@ pub struct ServeArgs {
     /// Load sample departments, users and documents so a newcomer can try everything at once.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// How archive numbers and packages are made.
+#[derive(Args, Debug, Clone)]
+pub struct ArchiveArgs {
+    /// 全宗号: the fonds code that starts every archive number.
+    #[arg(long, env = "HENJI_FONDS", default_value = "X001")]
+    pub fonds: String,
+    /// The archive-number pattern; item numbers count within fonds, year, retention and
+    /// department.
+    #[arg(long, env = "HENJI_ARCHIVE_PATTERN", default_value = crate::domain::archive::DEFAULT_PATTERN)]
+    pub archive_pattern: String,
+    /// `Source-Organization` in the bag-info.txt of archive packages.
+    #[arg(long, env = "HENJI_ORGANIZATION", default_value = "henji")]
+    pub organization: String,
+}
+
+impl ArchiveArgs {
+    fn apply(&self, henji: &mut Henji) -> Result<(), String> {
+        crate::domain::archive::check_fonds(&self.fonds).map_err(|e| format!("--fonds: {e}"))?;
+        henji.settings.fonds = self.fonds.clone();
+        henji.settings.archive_pattern = crate::domain::archive::ArchivePattern::parse(&self.archive_pattern).map_err(|e| format!("--archive-pattern: {e}"))?;
+        henji.settings.organization = self.organization.clone();
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Only records of this department (code).
+    #[arg(long)]
+    pub department: Option<String>,
+    /// Only records of this year.
+    #[arg(long)]
+    pub year: Option<i64>,
+    /// The zip to write (one BagIt bag per record, each in a folder named by its archive number).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -173,6 +221,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Reindex(args) => reindex(args).await,
         Command::Keys(KeysCommand::Status(args)) => keys_status(args).await,
         Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(args).await,
+        Command::Export(args) => export(args).await,
     };
     match outcome {
         Ok(code) => code,
@@ -190,7 +239,8 @@ async fn open_existing(storage: &StorageArgs) -> Result<Henji, String> {
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let admin_password = std::env::var("HENJI_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     let config = args.storage.config();
-    let (henji, first) = setup::open(&config, OpenMode::Create { admin_password }).await.map_err(|e| e.to_string())?;
+    let (mut henji, first) = setup::open(&config, OpenMode::Create { admin_password }).await.map_err(|e| e.to_string())?;
+    args.archive.apply(&mut henji)?;
     if first.created_catalog {
         eprintln!("henji: created a new installation in {}", config.data_dir.display());
         eprintln!("henji:   catalog {}", config.catalog_url().map_err(|e| e.to_string())?);
@@ -296,6 +346,56 @@ async fn keys_rotate(args: StorageArgs) -> Result<ExitCode, String> {
     let report = henji.rotate_keys(from_file).await.map_err(|e| e.to_string())?;
     println!("re-wrapped {} data keys under {} in {:.2} s", report.rewrapped, report.new_kek, started.elapsed().as_secs_f64());
     println!("every data key is now wrapped by {}; older keys may be removed from the keyring", report.new_kek);
+    henji.catalog.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The operator at the console: commands run with an administrator's reach, and audit events
+/// name `henji-cli`.
+fn console_principal() -> Principal {
+    Principal {
+        id: "henji-cli".into(),
+        username: "henji-cli".into(),
+        display_name: "henji (command line)".into(),
+        department: "ADMIN".into(),
+        roles: vec![Role::Admin],
+        clearance: Classification::Secret,
+        color: "#000000".into(),
+    }
+}
+
+async fn export(args: ExportArgs) -> Result<ExitCode, String> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut henji = open_existing(&args.storage).await?;
+    args.archive.apply(&mut henji)?;
+    let who = console_principal();
+    let started = std::time::Instant::now();
+    let mut records = Vec::new();
+    let mut cursor = None;
+    loop {
+        let q = ArchiveQuery { department: args.department.clone(), year: args.year, cursor: cursor.clone(), limit: 500, ..Default::default() };
+        let page = henji.list_archive(&who, &q).await.map_err(|e| e.to_string())?;
+        let Some(last) = page.last().map(|r| r.archive_no.clone()) else { break };
+        for view in page.into_iter().filter(|r| r.disposed_at.is_none()) {
+            records.push(henji.archive_record(&who, &view.archive_no).await.map_err(|e| e.to_string())?);
+        }
+        cursor = Some(last);
+    }
+    let count = records.len();
+    let partial = args.out.with_extension("zip.partial");
+    let mut file = tokio::fs::File::create(&partial).await.map_err(|e| format!("{}: {e}", partial.display()))?;
+    let mut stream = henji.package_stream(who, records.into_iter().map(Bag::Record).collect());
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("export stopped: {e}"))?;
+        bytes += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(|e| format!("{}: {e}", partial.display()))?;
+    }
+    file.sync_all().await.map_err(|e| format!("{}: {e}", partial.display()))?;
+    tokio::fs::rename(&partial, &args.out).await.map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("wrote {count} archive packages ({:.1} MB) to {} in {secs:.1} s ({:.0} MB/s)", bytes as f64 / 1e6, args.out.display(), bytes as f64 / 1e6 / secs.max(1e-9));
     henji.catalog.close().await;
     Ok(ExitCode::SUCCESS)
 }

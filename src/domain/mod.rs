@@ -2,7 +2,9 @@
 //! pure rules. Nothing in here does I/O, so every rule is testable in a unit test.
 
 pub mod access;
+pub mod archive;
 pub mod audit;
+pub mod bagit;
 pub mod canonical;
 pub mod extract;
 pub mod ids;

@@ -19,6 +19,7 @@ use crate::services::Henji;
 use crate::telemetry::{RequestLabels, RouteLabels};
 
 pub mod admin;
+pub mod archive;
 pub mod documents;
 pub mod error;
 pub mod extract;
@@ -85,6 +86,7 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
         .merge(documents::router())
         .merge(traces::router())
         .merge(routing::router())
+        .merge(archive::router())
         .merge(search::router())
         .merge(kinds::router())
         .merge(admin::router())

@@ -183,6 +183,14 @@ impl BlobStore {
     }
 
     /// Only for a manifest that no catalog row refers to (the loser of a race).
+    /// Deletes a blob (archive disposal); a blob already gone is not an error.
+    pub async fn delete(&self, digest: &Sha256Digest) -> StoreResult<()> {
+        match self.store.delete(&blob_path(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn delete_manifest(&self, document: &DocumentId, revision: &RevisionId) -> StoreResult<()> {
         self.store.delete(&manifest_path(document, revision)).await?;
         Ok(())

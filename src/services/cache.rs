@@ -221,6 +221,11 @@ impl Caches {
         lock(&self.bodies).get(digest).cloned()
     }
 
+    /// Drops a body from memory (its blob was deleted by a disposal).
+    pub fn forget_body(&self, digest: &Sha256Digest) {
+        lock(&self.bodies).pop(digest);
+    }
+
     pub fn put_body(&self, digest: Sha256Digest, bytes: Bytes) {
         if bytes.len() as u64 <= CACHED_BODY_MAX {
             lock(&self.bodies).put(digest, bytes);

@@ -639,6 +639,11 @@ impl Henji {
         self.stream_blob(who, &doc, &blob, BODY_MEDIA_TYPE.into(), BODY_NAME.into()).await
     }
 
+    /// A body or attachment of `doc` as a stream of its plaintext (for packages).
+    pub(super) async fn blob_stream(&self, who: &Principal, doc: &str, blob: &StoredBlobRef) -> ServiceResult<BoxStream<'static, ServiceResult<Bytes>>> {
+        Ok(self.stream_blob(who, doc, blob, String::new(), String::new()).await?.stream)
+    }
+
     /// A blob too large to hold, streamed (and opened on the way when sealed).
     async fn stream_blob(&self, who: &Principal, doc: &str, blob: &StoredBlobRef, media_type: String, name: String) -> ServiceResult<BlobDownload> {
         let key = match &blob.sealed {
@@ -711,6 +716,9 @@ impl Henji {
     pub async fn delete_document(&self, who: &Principal, id: &str) -> ServiceResult<()> {
         let (row, route) = self.readable_document_with_access(who, id).await?;
         access::check_delete(who, &facts(&row, &route)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        if row.state == DocumentState::Archived.as_str() {
+            return Err(ServiceError::Conflict("an archived document is not deleted; it is disposed of when its retention ends".into()));
+        }
         let at = now();
         let mut tx = self.catalog.begin_write().await?;
         rows::mark_deleted(&mut tx, &row.id, &who.username, &at).await?;

@@ -12,6 +12,7 @@ use crate::resources::blob_store::{BlobStore, StoreError};
 use crate::resources::catalog::Catalog;
 use crate::telemetry::Metrics;
 
+pub mod archive;
 pub mod audit;
 pub mod cache;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod events;
 pub mod group_commit;
 pub mod keys;
 pub mod opinions;
+pub mod packages;
 pub mod people;
 pub mod routing;
 pub mod sealed;
@@ -81,11 +83,21 @@ impl ServiceError {
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
     pub session_ttl: chrono::Duration,
+    /// 全宗号: the fonds code in archive numbers.
+    pub fonds: String,
+    pub archive_pattern: crate::domain::archive::ArchivePattern,
+    /// `Source-Organization` of archive packages.
+    pub organization: String,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        Self { session_ttl: chrono::Duration::hours(12) }
+        Self {
+            session_ttl: chrono::Duration::hours(12),
+            fonds: "X001".into(),
+            archive_pattern: crate::domain::archive::ArchivePattern::parse(crate::domain::archive::DEFAULT_PATTERN).unwrap_or_else(|e| unreachable!("the default pattern parses: {e}")),
+            organization: "henji".into(),
+        }
     }
 }
 

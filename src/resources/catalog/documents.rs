@@ -304,3 +304,31 @@ pub async fn sealed_field_heads(conn: &mut Conn, after: &str, limit: i64) -> Cat
         .fetch_all(conn)
         .await
 }
+
+/// Blobs a document refers to that no other document keeps (one not itself disposed of).
+pub async fn blobs_only_referenced_by(conn: &mut Conn, document: &str) -> CatalogResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT sha256 FROM document_blobs WHERE document_id = $1 AND sha256 NOT IN (
+             SELECT sha256 FROM document_blobs WHERE document_id <> $1
+               AND document_id NOT IN (SELECT document_id FROM archive_records WHERE disposed_at IS NOT NULL))",
+    )
+    .bind(document)
+    .fetch_all(conn)
+    .await
+}
+
+/// A blob deleted by a disposal leaves the catalog's blob list and joins the disposed ones.
+pub async fn record_disposed_blob(conn: &mut Conn, sha256: &str, archive_no: &str, at: &str) -> CatalogResult<()> {
+    sqlx::query("DELETE FROM blobs WHERE sha256 = $1").bind(sha256).execute(&mut *conn).await?;
+    sqlx::query("INSERT INTO disposed_blobs (sha256, archive_no, disposed_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO UPDATE SET archive_no = excluded.archive_no, disposed_at = excluded.disposed_at")
+        .bind(sha256)
+        .bind(archive_no)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn disposed_blobs(conn: &mut Conn) -> CatalogResult<Vec<String>> {
+    sqlx::query_scalar("SELECT sha256 FROM disposed_blobs").fetch_all(conn).await
+}
