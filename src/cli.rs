@@ -53,6 +53,17 @@ pub enum Command {
     Keys(KeysCommand),
     /// Write the archive packages of a department and/or year into one zip, streamed.
     Export(ExportArgs),
+    /// Restore archive packages (one bag, or an export of many) made by another installation;
+    /// every digest is checked before anything is written.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// The package zip.
+    pub file: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -222,6 +233,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys(KeysCommand::Status(args)) => keys_status(args).await,
         Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(args).await,
         Command::Export(args) => export(args).await,
+        Command::Import(args) => import(args).await,
     };
     match outcome {
         Ok(code) => code,
@@ -396,6 +408,16 @@ async fn export(args: ExportArgs) -> Result<ExitCode, String> {
     tokio::fs::rename(&partial, &args.out).await.map_err(|e| format!("{}: {e}", args.out.display()))?;
     let secs = started.elapsed().as_secs_f64();
     println!("wrote {count} archive packages ({:.1} MB) to {} in {secs:.1} s ({:.0} MB/s)", bytes as f64 / 1e6, args.out.display(), bytes as f64 / 1e6 / secs.max(1e-9));
+    henji.catalog.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(args: ImportArgs) -> Result<ExitCode, String> {
+    let henji = open_existing(&args.storage).await?;
+    let records = henji.import_packages(&console_principal(), &args.file).await.map_err(|e| e.to_string())?;
+    for r in &records {
+        println!("imported {} (document {})", r.archive_no, r.document);
+    }
     henji.catalog.close().await;
     Ok(ExitCode::SUCCESS)
 }

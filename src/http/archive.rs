@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::AsyncWriteExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -13,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::Page;
 use super::error::{ApiResult, Problem};
-use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
+use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, content_type};
 use crate::domain::archive::Retention;
 use crate::services::archive::{ArchiveQuery, ArchiveRecordView, ArchiveRequest};
 use crate::services::packages::Bag;
@@ -26,6 +27,52 @@ pub fn router() -> OpenApiRouter<Henji> {
         .routes(routes!(get_record))
         .routes(routes!(get_package))
         .routes(routes!(dispose))
+        .routes(routes!(import_package))
+}
+
+/// The largest request body, for routes that stream their body themselves.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// A temporary file removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Restore a package made by another installation: the zip as the body. Every digest is
+/// checked before anything is written.
+#[utoipa::path(post, path = "/api/v1/archive/import", tag = "archive", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "application/zip"),
+    responses((status = 201, body = ArchiveRecordView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn import_package(State(henji): State<Henji>, user: CurrentUser, Extension(limit): Extension<BodyLimit>, req: Request) -> ApiResult<(StatusCode, Json<ArchiveRecordView>)> {
+    let ct = content_type(req.headers()).unwrap_or("").to_ascii_lowercase();
+    if !(ct.starts_with("application/zip") || ct.starts_with("application/x-zip-compressed") || ct.starts_with("application/octet-stream")) {
+        return Err(Problem::unsupported_media_type("send the package as application/zip"));
+    }
+    if !user.principal.is_admin() && !user.principal.has_role(crate::domain::people::Role::Archivist) {
+        return Err(Problem::from(crate::services::ServiceError::Forbidden("archivists and administrators import archive packages".into())));
+    }
+    let temp = TempFile(std::env::temp_dir().join(format!("henji-import-{}.zip", ulid::Ulid::new())));
+    let mut file = tokio::fs::File::create(&temp.0).await.map_err(|e| Problem::from(crate::services::ServiceError::Internal(format!("spooling the package: {e}"))))?;
+    let mut body = req.into_body().into_data_stream();
+    let mut size = 0usize;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Problem::bad_request(format!("the request body broke off: {e}")))?;
+        size += chunk.len();
+        if size > limit.0 {
+            return Err(Problem::too_large(format!("the package is larger than the configured limit of {} bytes", limit.0)));
+        }
+        file.write_all(&chunk).await.map_err(|e| Problem::from(crate::services::ServiceError::Internal(format!("spooling the package: {e}"))))?;
+    }
+    file.flush().await.map_err(|e| Problem::from(crate::services::ServiceError::Internal(format!("spooling the package: {e}"))))?;
+    drop(file);
+    let mut records = henji.import_packages(&user.principal, &temp.0).await?;
+    let first = records.drain(..).next().ok_or_else(|| Problem::invalid("package", "holds no bag"))?;
+    Ok((StatusCode::CREATED, Json(first)))
 }
 
 /// Archive the document (归档): it gets the next archive number and becomes read-only.

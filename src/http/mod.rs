@@ -105,6 +105,7 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
         Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method")
     })
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::Extension(archive::BodyLimit(max_body)))
     .layer(middleware::from_fn_with_state(henji.clone(), record_metrics))
     // Spans name the path, never the query string: a search query may quote classified text.
     .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {

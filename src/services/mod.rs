@@ -19,6 +19,7 @@ pub mod demo;
 pub mod documents;
 pub mod events;
 pub mod group_commit;
+pub mod import;
 pub mod keys;
 pub mod opinions;
 pub mod packages;

@@ -2,6 +2,8 @@
 
 mod common;
 
+mod archive;
+
 mod concurrency;
 mod documents;
 mod encryption;

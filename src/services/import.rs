@@ -1,0 +1,567 @@
+//! Importing archive packages (`POST /api/v1/archive/import`, `henji import`): a bag made by
+//! another installation is checked whole first (every payload and tag file against its
+//! manifest, nothing missing, nothing extra, every revision id re-derived from its manifest),
+//! and only then written: blobs, manifests, and one catalog transaction for the document, its
+//! revisions, opinions, route and trail, distributions and the archive record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use zip::ZipArchive;
+
+use super::archive::ArchiveRecordView;
+use super::packages::PACKAGE_FORMAT;
+use super::{Henji, ServiceError, ServiceResult, now};
+use crate::domain::archive::{self, Retention};
+use crate::domain::bagit;
+use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
+use crate::domain::manifest::RevisionManifest;
+use crate::domain::people::{Classification, Principal, Role, Urgency};
+use crate::domain::routing::StepPlan;
+use crate::resources::catalog::archive::{self as archive_rows, ArchiveRow};
+use crate::resources::catalog::documents::{self as doc_rows, DocumentRow, NewBlobReference, RevisionRow};
+use crate::resources::catalog::people::{DepartmentRow, department_exists, insert_department};
+use crate::resources::catalog::routing::{self as route_rows, OpinionRow, RouteRow, TaskRow};
+
+/// Read from the zip in pieces of this size.
+const PIECE: usize = 256 * 1024;
+/// Generated files (metadata, manifests, opinions, trail) are read whole up to this size.
+const MAX_SMALL: u64 = 64 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct PkgMetadata {
+    format: String,
+    archive: PkgArchive,
+    document: PkgDocument,
+    revisions: Vec<PkgRevision>,
+    opinions: String,
+    trail: String,
+}
+
+#[derive(Deserialize)]
+struct PkgArchive {
+    archive_no: String,
+    retention: Retention,
+    archived_at: String,
+    archived_by: String,
+    fonds: String,
+    year: i64,
+    department: String,
+    item: i64,
+    category: Option<String>,
+    head_revision: String,
+    expires_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PkgDocument {
+    id: String,
+    kind: String,
+    title: String,
+    department: String,
+    classification: Classification,
+    urgency: Urgency,
+    created_at: String,
+    created_by: String,
+    updated_at: String,
+}
+
+#[derive(Deserialize)]
+struct PkgRevision {
+    seq: i64,
+    id: String,
+    manifest: String,
+    body: Option<String>,
+    #[serde(default)]
+    attachments: Vec<Option<String>>,
+}
+
+#[derive(Deserialize)]
+struct PkgOpinion {
+    id: String,
+    author: String,
+    department: String,
+    created_at: String,
+    text: Option<String>,
+    ink_sha256: Option<String>,
+    ink_media_type: Option<String>,
+    ink_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PkgTrail {
+    route: Option<PkgRoute>,
+    trail: Vec<PkgTask>,
+}
+
+#[derive(Deserialize)]
+struct PkgRoute {
+    template: Option<String>,
+    initiator: String,
+    status: String,
+    current_step: i64,
+    steps: Vec<StepPlan>,
+    signed_by: Option<String>,
+    signed_at: Option<String>,
+    created_at: String,
+    #[serde(default)]
+    distributions: Vec<PkgDistribution>,
+}
+
+#[derive(Deserialize)]
+struct PkgDistribution {
+    department: String,
+    distributed_by: String,
+    distributed_at: String,
+}
+
+#[derive(Deserialize)]
+struct PkgTask {
+    step: i64,
+    assignee: String,
+    on_behalf_of: Option<String>,
+    received_at: Option<String>,
+    handled_at: Option<String>,
+    action: Option<String>,
+    comment: Option<String>,
+    state: String,
+    due_at: Option<String>,
+}
+
+/// A bag read and checked, ready to write.
+struct CheckedBag {
+    root: String,
+    metadata: PkgMetadata,
+    /// Revisions in order: (manifest bytes, parsed).
+    manifests: Vec<(RevisionId, Bytes, RevisionManifest)>,
+    opinions: Vec<PkgOpinion>,
+    trail: PkgTrail,
+    /// Payload files holding blob content, by the digest the manifests name them by.
+    blobs: BTreeMap<Sha256Digest, String>,
+}
+
+fn bad_file(path: &str, detail: impl Into<String>) -> ServiceError {
+    ServiceError::invalid(path, detail)
+}
+
+fn open_zip(path: &Path) -> ServiceResult<ZipArchive<File>> {
+    let file = File::open(path).map_err(|e| ServiceError::Internal(format!("reading the package: {e}")))?;
+    ZipArchive::new(file).map_err(|e| ServiceError::invalid("package", format!("not a readable zip: {e}")))
+}
+
+/// SHA-256 and size of one zip entry, read in pieces.
+fn hash_entry(zip: &mut ZipArchive<File>, name: &str) -> ServiceResult<(String, u64)> {
+    let mut entry = zip.by_name(name).map_err(|_| bad_file(name, "is listed in a manifest but missing from the package"))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; PIECE];
+    let mut total = 0u64;
+    loop {
+        let n = entry.read(&mut buf).map_err(|e| bad_file(name, format!("cannot be read from the zip: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+fn read_small(zip: &mut ZipArchive<File>, name: &str) -> ServiceResult<Vec<u8>> {
+    let entry = zip.by_name(name).map_err(|_| bad_file(name, "is missing from the package"))?;
+    if entry.size() > MAX_SMALL {
+        return Err(bad_file(name, "is too large for a file of its kind"));
+    }
+    let mut out = Vec::with_capacity(entry.size() as usize);
+    entry.take(MAX_SMALL).read_to_end(&mut out).map_err(|e| bad_file(name, format!("cannot be read from the zip: {e}")))?;
+    Ok(out)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(name: &str, bytes: &[u8]) -> ServiceResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| bad_file(name, format!("is not what henji writes there: {e}")))
+}
+
+/// The names of every entry of the zip.
+fn entry_names(zip: &ZipArchive<File>) -> ServiceResult<Vec<String>> {
+    zip.file_names().map(|n| n.map(|n| n.into_owned()).map_err(|e| ServiceError::invalid("package", format!("a file name in the zip is unreadable: {e}")))).collect()
+}
+
+/// The folders at the top of the zip: one per bag.
+pub fn bag_roots(zip_path: &Path) -> ServiceResult<Vec<String>> {
+    let zip = open_zip(zip_path)?;
+    let mut roots = BTreeSet::new();
+    for name in entry_names(&zip)? {
+        match name.split_once('/') {
+            Some((root, _)) if !root.is_empty() => {
+                roots.insert(root.to_owned());
+            }
+            _ => return Err(bad_file(&name, "a package holds bags in folders; this file is outside any")),
+        }
+    }
+    if roots.is_empty() {
+        return Err(ServiceError::invalid("package", "the zip is empty"));
+    }
+    Ok(roots.into_iter().collect())
+}
+
+/// Checks one bag completely; nothing is written. Runs on a blocking thread.
+fn check_bag(zip_path: &Path, root: &str) -> ServiceResult<CheckedBag> {
+    let mut zip = open_zip(zip_path)?;
+    let at = |p: &str| format!("{root}/{p}");
+    let bagit_txt = String::from_utf8(read_small(&mut zip, &at(bagit::BAGIT))?).map_err(|_| bad_file(&at(bagit::BAGIT), "is not UTF-8"))?;
+    if !bagit_txt.contains("BagIt-Version:") {
+        return Err(bad_file(&at(bagit::BAGIT), "does not declare a BagIt version"));
+    }
+    let text = |zip: &mut ZipArchive<File>, name: &str| -> ServiceResult<String> {
+        String::from_utf8(read_small(zip, &at(name))?).map_err(|_| bad_file(&at(name), "is not UTF-8"))
+    };
+    let manifest = bagit::parse_manifest(bagit::MANIFEST, &text(&mut zip, bagit::MANIFEST)?).map_err(|e| bad_file(&at(bagit::MANIFEST), e.to_string()))?;
+    let tags = bagit::parse_manifest(bagit::TAG_MANIFEST, &text(&mut zip, bagit::TAG_MANIFEST)?).map_err(|e| bad_file(&at(bagit::TAG_MANIFEST), e.to_string()))?;
+    // Tag files first: a changed manifest must not be trusted to check the payload.
+    for (path, digest) in &tags {
+        let (found, _) = hash_entry(&mut zip, &at(path))?;
+        if &found != digest {
+            return Err(bad_file(&at(path), "its SHA-256 does not match tagmanifest-sha256.txt"));
+        }
+    }
+    for required in [bagit::BAGIT, bagit::MANIFEST, bagit::BAG_INFO] {
+        if !tags.contains_key(required) {
+            return Err(bad_file(&at(bagit::TAG_MANIFEST), format!("does not list {required}")));
+        }
+    }
+    let mut octets = 0u64;
+    for (path, digest) in &manifest {
+        if !path.starts_with("data/") {
+            return Err(bad_file(&at(bagit::MANIFEST), format!("lists {path:?}, outside data/")));
+        }
+        let (found, size) = hash_entry(&mut zip, &at(path))?;
+        if &found != digest {
+            return Err(bad_file(&at(path), "its SHA-256 does not match manifest-sha256.txt"));
+        }
+        octets += size;
+    }
+    // Complete: every payload file is in the manifest.
+    let prefix = at("data/");
+    for name in entry_names(&zip)? {
+        if let Some(rest) = name.strip_prefix(&prefix)
+            && !name.ends_with('/')
+            && !manifest.contains_key(&format!("data/{rest}"))
+        {
+            return Err(bad_file(&name, "is in the payload but not in manifest-sha256.txt"));
+        }
+    }
+    let info = bagit::parse_bag_info(&text(&mut zip, bagit::BAG_INFO)?);
+    if let Some(oxum) = info.get("Payload-Oxum") {
+        let (bytes, files) = bagit::parse_oxum(oxum).map_err(|e| bad_file(&at(bagit::BAG_INFO), e.to_string()))?;
+        if bytes != octets || files != manifest.len() as u64 {
+            return Err(bad_file(&at(bagit::BAG_INFO), "Payload-Oxum does not match the payload"));
+        }
+    }
+
+    // The content: what henji wrote, and revision ids that re-derive.
+    let meta_path = at("data/metadata.json");
+    let metadata: PkgMetadata = parse_json(&meta_path, &read_small(&mut zip, &meta_path)?)?;
+    if metadata.format != PACKAGE_FORMAT {
+        return Err(bad_file(&meta_path, format!("format {:?} is not {PACKAGE_FORMAT}", metadata.format)));
+    }
+    if info.get("External-Identifier") != Some(&metadata.archive.archive_no) || !archive::is_archive_number(&metadata.archive.archive_no) {
+        return Err(bad_file(&at(bagit::BAG_INFO), "External-Identifier is not the archive number of metadata.json"));
+    }
+    let document: DocumentId = metadata.document.id.parse().map_err(|_| bad_file(&meta_path, "document.id is not a document id"))?;
+    let mut manifests = Vec::with_capacity(metadata.revisions.len());
+    let mut blobs = BTreeMap::new();
+    let mut parent: Option<RevisionId> = None;
+    for r in &metadata.revisions {
+        let path = at(&r.manifest);
+        if !manifest.contains_key(&r.manifest) {
+            return Err(bad_file(&path, "is named by metadata.json but not in the payload"));
+        }
+        let bytes = Bytes::from(read_small(&mut zip, &path)?);
+        let id: RevisionId = r.id.parse().map_err(|_| bad_file(&meta_path, format!("revision {} is not a revision id", r.seq)))?;
+        if RevisionId::of_manifest(&bytes) != id {
+            return Err(bad_file(&path, "the revision id does not re-derive from the manifest"));
+        }
+        let m = RevisionManifest::parse(&bytes).map_err(|e| bad_file(&path, e.to_string()))?;
+        if m.document != document || m.parent != parent {
+            return Err(bad_file(&path, "the manifest does not continue the document's history"));
+        }
+        if !m.sealed_fields.is_empty() || m.body.as_ref().is_some_and(|b| b.sealed_base.is_some()) || m.attachments.iter().any(|a| a.sealed_base.is_some()) {
+            return Err(bad_file(&path, "holds sealed content (a classified document or sensitive fields): its revision ids bind this installation's ciphertext, which another installation cannot open; such records move with a backup, not a package"));
+        }
+        if let (Some(body), Some(file)) = (&m.body, &r.body) {
+            blobs.insert(body.sha256, file.clone());
+        }
+        for (a, file) in m.attachments.iter().zip(&r.attachments) {
+            if let Some(file) = file {
+                blobs.insert(a.sha256, file.clone());
+            }
+        }
+        for digest in m.blobs() {
+            let file = blobs.get(&digest).ok_or_else(|| bad_file(&path, format!("names blob {digest}, which the package does not hold")))?;
+            // A plain blob's name is the digest of its bytes, which the manifest has checked.
+            if manifest.get(file) != Some(&digest.to_hex()) {
+                return Err(bad_file(&at(file), format!("is not blob {digest}")));
+            }
+        }
+        parent = Some(id);
+        manifests.push((id, bytes, m));
+    }
+    if parent.map(|p| p.to_string()) != Some(metadata.archive.head_revision.clone()) {
+        return Err(bad_file(&meta_path, "archive.head_revision is not the last revision"));
+    }
+    let opinions_path = at(&metadata.opinions);
+    let opinions: Vec<PkgOpinion> = parse_json(&opinions_path, &read_small(&mut zip, &opinions_path)?)?;
+    for o in &opinions {
+        if let (Some(sha), Some(path)) = (&o.ink_sha256, &o.ink_path)
+            && manifest.get(path) != Some(sha)
+        {
+            return Err(bad_file(&at(path), "is not the handwriting image its opinion names"));
+        }
+    }
+    let trail_path = at(&metadata.trail);
+    let trail: PkgTrail = parse_json(&trail_path, &read_small(&mut zip, &trail_path)?)?;
+    Ok(CheckedBag { root: root.to_owned(), metadata, manifests, opinions, trail, blobs })
+}
+
+/// Streams one zip entry into the object store from a blocking reader thread.
+async fn store_entry(henji: &Henji, zip_path: PathBuf, name: String) -> ServiceResult<crate::resources::blob_store::StoredBlob> {
+    let (tx, mut rx) = mpsc::channel::<ServiceResult<Bytes>>(4);
+    let reader = tokio::task::spawn_blocking(move || {
+        let result = (|| -> ServiceResult<()> {
+            let mut zip = open_zip(&zip_path)?;
+            let mut entry = zip.by_name(&name).map_err(|_| bad_file(&name, "is missing from the package"))?;
+            loop {
+                let mut buf = vec![0u8; PIECE];
+                let n = entry.read(&mut buf).map_err(|e| bad_file(&name, format!("cannot be read: {e}")))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    return Ok(());
+                }
+            }
+        })();
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let mut writer = henji.blobs.writer();
+    while let Some(piece) = rx.recv().await {
+        match piece {
+            Ok(bytes) => writer.write(bytes).await?,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    reader.await.map_err(|e| ServiceError::Internal(format!("reading the package: {e}")))?;
+    Ok(writer.finish().await?)
+}
+
+impl Henji {
+    /// Imports every bag of the zip at `zip_path`: all are checked before anything is written.
+    pub async fn import_packages(&self, who: &Principal, zip_path: &Path) -> ServiceResult<Vec<ArchiveRecordView>> {
+        if !who.is_admin() && !who.has_role(Role::Archivist) {
+            return Err(ServiceError::Forbidden("archivists and administrators import archive packages".into()));
+        }
+        let path = zip_path.to_owned();
+        let checked = tokio::task::spawn_blocking(move || -> ServiceResult<Vec<CheckedBag>> {
+            bag_roots(&path)?.iter().map(|root| check_bag(&path, root)).collect()
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("checking the package: {e}")))??;
+        {
+            let mut conn = self.catalog.reader().acquire().await?;
+            for bag in &checked {
+                let no = &bag.metadata.archive.archive_no;
+                if archive_rows::by_number(&mut conn, no).await?.is_some() {
+                    return Err(ServiceError::Conflict(format!("archive number {no} exists here already")));
+                }
+                if doc_rows::document(&mut conn, &bag.metadata.document.id).await?.is_some() {
+                    return Err(ServiceError::Conflict(format!("document {} exists here already", bag.metadata.document.id)));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(checked.len());
+        for bag in checked {
+            out.push(self.write_bag(who, zip_path, bag).await?);
+        }
+        Ok(out)
+    }
+
+    async fn write_bag(&self, who: &Principal, zip_path: &Path, bag: CheckedBag) -> ServiceResult<ArchiveRecordView> {
+        let m = &bag.metadata;
+        let doc = &m.document;
+        let document: DocumentId = doc.id.parse().map_err(|_| ServiceError::Internal("document id".into()))?;
+        // Blobs, then manifests, then the catalog: a failure part-way leaves only unreferenced
+        // objects, never a catalog row pointing at nothing.
+        let mut sizes = BTreeMap::new();
+        for (digest, file) in &bag.blobs {
+            let stored = store_entry(self, zip_path.to_owned(), format!("{}/{file}", bag.root)).await?;
+            if stored.digest != *digest {
+                return Err(bad_file(file, "changed while it was being imported"));
+            }
+            sizes.insert(*digest, stored.size);
+        }
+        let mut inks = Vec::new();
+        for o in &bag.opinions {
+            if let (Some(path), Some(media)) = (&o.ink_path, &o.ink_media_type) {
+                let stored = store_entry(self, zip_path.to_owned(), format!("{}/{path}", bag.root)).await?;
+                inks.push((o.id.clone(), stored, media.clone()));
+            }
+        }
+        for (id, bytes, _) in &bag.manifests {
+            self.blobs.put_manifest(&document, id, bytes.to_vec()).await?;
+        }
+
+        let at = now();
+        let (_, _, head) = bag.manifests.last().ok_or_else(|| bad_file("data/metadata.json", "lists no revisions"))?;
+        let mut tx = self.catalog.begin_write().await?;
+        let mut departments = vec![doc.department.clone(), m.archive.department.clone()];
+        if let Some(route) = &bag.trail.route {
+            departments.extend(route.distributions.iter().map(|d| d.department.clone()));
+        }
+        for code in departments {
+            if !department_exists(&mut tx, &code).await? {
+                crate::domain::people::check_department_code(&code).map_err(|e| bad_file("data/metadata.json", format!("department {code:?}: {e}")))?;
+                insert_department(&mut tx, &DepartmentRow { name: code.clone(), code, created_at: at.clone() }).await?;
+            }
+        }
+        let row = DocumentRow {
+            id: doc.id.clone(),
+            kind: doc.kind.clone(),
+            title: doc.title.clone(),
+            department: doc.department.clone(),
+            classification: doc.classification.as_str().into(),
+            classification_rank: doc.classification.rank(),
+            urgency: doc.urgency.as_str().into(),
+            state: "archived".into(),
+            fields: Value::Object(head.fields.clone()).to_string(),
+            attachments: serde_json::to_string(&head.attachments).unwrap_or_else(|_| "[]".into()),
+            head_revision: m.archive.head_revision.clone(),
+            revision_count: bag.manifests.len() as i64,
+            created_at: doc.created_at.clone(),
+            created_by: doc.created_by.clone(),
+            updated_at: doc.updated_at.clone(),
+            deleted_at: None,
+            deleted_by: None,
+            sealed_fields: String::new(),
+        };
+        doc_rows::insert_document(&mut tx, &row).await?;
+        for (i, (id, _, manifest)) in bag.manifests.iter().enumerate() {
+            doc_rows::insert_revision(&mut tx, &RevisionRow {
+                id: id.to_string(),
+                document_id: doc.id.clone(),
+                seq: i as i64 + 1,
+                parent: manifest.parent.map(|p| p.to_string()),
+                author: manifest.author.clone(),
+                created_at: manifest.created_at.clone(),
+                note: manifest.note.clone(),
+                body_sha256: manifest.body.as_ref().map(|b| b.sha256.to_hex()),
+                body_chars: manifest.body.as_ref().map(|b| b.chars as i64),
+                body_sealed_base: None,
+            })
+            .await?;
+            let body = manifest.body.iter().map(|b| (b.sha256, "body.txt", "text/plain; charset=utf-8"));
+            for (digest, name, media_type) in body.chain(manifest.attachments.iter().map(|a| (a.sha256, a.name.as_str(), a.media_type.as_str()))) {
+                let hex = digest.to_hex();
+                let size = sizes.get(&digest).copied().unwrap_or(0) as i64;
+                doc_rows::reference_blob(&mut tx, &NewBlobReference { document_id: &doc.id, sha256: &hex, name, media_type, sealed: None }, size, &at).await?;
+            }
+        }
+        for o in &bag.opinions {
+            let ink = inks.iter().find(|(id, _, _)| *id == o.id);
+            route_rows::insert_opinion(&mut tx, &OpinionRow {
+                id: o.id.clone(),
+                document_id: doc.id.clone(),
+                author: o.author.clone(),
+                department: o.department.clone(),
+                created_at: o.created_at.clone(),
+                text: o.text.clone(),
+                sealed: false,
+                ink_sha256: o.ink_sha256.clone(),
+                ink_media_type: o.ink_media_type.clone(),
+            })
+            .await?;
+            if let Some((_, stored, media)) = ink {
+                let hex = stored.digest.to_hex();
+                let name = format!("opinion-{}-ink", o.id);
+                doc_rows::reference_blob(&mut tx, &NewBlobReference { document_id: &doc.id, sha256: &hex, name: &name, media_type: media, sealed: None }, stored.size as i64, &at).await?;
+            }
+        }
+        if let Some(route) = &bag.trail.route {
+            route_rows::insert_route(&mut tx, &RouteRow {
+                document_id: doc.id.clone(),
+                template: route.template.clone(),
+                initiator: route.initiator.clone(),
+                steps: serde_json::to_string(&route.steps).unwrap_or_else(|_| "[]".into()),
+                status: route.status.clone(),
+                current_step: route.current_step,
+                signed_by: route.signed_by.clone(),
+                signed_at: route.signed_at.clone(),
+                version: 1,
+                created_at: route.created_at.clone(),
+                updated_at: at.clone(),
+            })
+            .await?;
+            for d in &route.distributions {
+                route_rows::insert_distribution(&mut tx, &doc.id, &d.department, &d.distributed_by, &d.distributed_at).await?;
+            }
+        }
+        // The trail comes back in the order it was written out, which is the order it is read.
+        for (i, t) in bag.trail.trail.iter().enumerate() {
+            route_rows::upsert_task(&mut tx, &TaskRow {
+                document_id: doc.id.clone(),
+                seq: i as i64 + 1,
+                step: t.step,
+                position: 0,
+                assignee: t.assignee.clone(),
+                on_behalf_of: t.on_behalf_of.clone(),
+                state: t.state.clone(),
+                received_at: t.received_at.clone(),
+                handled_at: t.handled_at.clone(),
+                action: t.action.clone(),
+                comment: t.comment.clone(),
+                due_at: t.due_at.clone(),
+            })
+            .await?;
+        }
+        let a = &m.archive;
+        let record = ArchiveRow {
+            archive_no: a.archive_no.clone(),
+            document_id: doc.id.clone(),
+            fonds: a.fonds.clone(),
+            year: a.year,
+            retention: a.retention.as_str().into(),
+            department: a.department.clone(),
+            item: a.item,
+            category: a.category.clone(),
+            head_revision: a.head_revision.clone(),
+            archived_at: a.archived_at.clone(),
+            archived_by: a.archived_by.clone(),
+            expires_at: a.expires_at.clone(),
+            disposed_at: None,
+            disposed_by: None,
+            disposal_reason: None,
+        };
+        match archive_rows::insert(&mut tx, &record).await {
+            Err(e) if crate::resources::catalog::is_unique_violation(&e) => return Err(ServiceError::Conflict(format!("archive number {} exists here already", a.archive_no))),
+            other => other?,
+        }
+        let detail = json!({"archive_no": a.archive_no, "revisions": bag.manifests.len(), "head_revision": a.head_revision});
+        self.audit(&mut tx, &at, who, "archive.import", format!("archive/{}", a.archive_no), Some(doc.id.clone()), detail).await?;
+        match tx.commit().await {
+            Err(e) if crate::resources::catalog::is_unique_violation(&e) => return Err(ServiceError::Conflict(format!("document {} exists here already", doc.id))),
+            other => other?,
+        }
+        ArchiveRecordView::from_row(record, &at)
+    }
+}

@@ -1,0 +1,319 @@
+//! The archive through HTTP: archive numbers, freezing, packages checked by an outside BagIt
+//! validator (bagit.py), import into a fresh installation, tampered packages, concurrent
+//! archiving, export and disposal.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::multipart::{Form, Part};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const PNG: &[u8] = include_bytes!("../../fixtures/signature.png");
+
+async fn get(s: &Server, token: &str, path: &str) -> Value {
+    let r = s.req(Method::GET, path, token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}: {}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+async fn act(s: &Server, token: &str, id: &str, body: Value) -> reqwest::Response {
+    s.req(Method::POST, &format!("/api/v1/documents/{id}/actions"), token).json(&body).send().await.unwrap()
+}
+
+async fn archive(s: &Server, token: &str, id: &str, retention: &str) -> reqwest::Response {
+    s.req(Method::POST, &format!("/api/v1/documents/{id}/archive"), token).json(&json!({"retention": retention})).send().await.unwrap()
+}
+
+/// Writes the package of `archive_no` to `dir/<archive_no>.zip`.
+async fn download_package(s: &Server, token: &str, archive_no: &str, dir: &Path) -> PathBuf {
+    let r = s.req(Method::GET, &format!("/api/v1/archive/{archive_no}/package"), token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let path = dir.join(format!("{archive_no}.zip"));
+    let mut file = std::fs::File::create(&path).unwrap();
+    let mut body = futures::StreamExt::boxed(r.bytes_stream());
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        file.write_all(&chunk.unwrap()).unwrap();
+    }
+    path
+}
+
+/// Unzips with Python's zipfile (not with henji's code) and runs `bagit.py --validate` on
+/// every bag; returns the folder.
+pub fn validate_with_bagit_py(zip: &Path) -> PathBuf {
+    let out = zip.with_extension("unzipped");
+    let status = Command::new("python3").args(["-m", "zipfile", "-e"]).arg(zip).arg(&out).status().expect("python3");
+    assert!(status.success(), "python3 -m zipfile could not extract {}", zip.display());
+    for bag in std::fs::read_dir(&out).unwrap() {
+        let bag = bag.unwrap().path();
+        let result = Command::new("bagit.py").arg("--validate").arg(&bag).output().expect("bagit.py (pip install bagit) must be installed for this test");
+        let log = String::from_utf8_lossy(&result.stderr);
+        assert!(result.status.success() && log.contains("is valid"), "bagit.py rejects {}: {log}", bag.display());
+    }
+    out
+}
+
+/// A copy of the zip with one file's bytes changed by `edit`.
+fn tampered(zip: &Path, target: &str, edit: impl Fn(&mut Vec<u8>)) -> PathBuf {
+    let mut src = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let path = zip.with_extension(format!("tampered-{}.zip", sha256_hex(target.as_bytes()).get(..8).unwrap()));
+    let mut out = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let mut found = false;
+    for i in 0..src.len() {
+        let mut entry = src.by_index(i).unwrap();
+        let name = entry.name().unwrap().into_owned();
+        let mut bytes = vec![];
+        entry.read_to_end(&mut bytes).unwrap();
+        if name.ends_with(target) {
+            edit(&mut bytes);
+            found = true;
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap();
+    assert!(found, "{target} is not in the package");
+    path
+}
+
+async fn import(s: &Server, token: &str, zip: &Path) -> reqwest::Response {
+    s.req(Method::POST, "/api/v1/archive/import", token).header("content-type", "application/zip").body(std::fs::read(zip).unwrap()).send().await.unwrap()
+}
+
+fn blob_files(dir: &Path) -> usize {
+    files_under(&dir.join("objects")).len()
+}
+
+/// A document with a Chinese-named attachment, revisions by two people, an opinion in ink and a
+/// finished route is archived; its package passes bagit.py; importing it into a fresh
+/// installation brings back the same revisions, traces, opinions and trail; a package with one
+/// byte changed (in a payload file, or in a tag file) is refused with nothing written.
+#[tokio::test]
+async fn archive_package_validates_and_imports_into_a_fresh_installation() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    s.department(&admin, "BGS", "办公室").await;
+    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let leader = s.user(&admin, "leader", "BGS", &["leader"], "internal").await;
+    let meta = serde_json::to_string(&incoming("关于年度预算的请示", "internal", "请审批年度预算。")).unwrap();
+    let form = Form::new()
+        .part("meta", Part::text(meta).mime_str("application/json").unwrap())
+        .part("attachment", Part::bytes("预算表：一百万元".as_bytes().to_vec()).file_name("附件一 预算表.txt").mime_str("text/plain").unwrap());
+    let r = s.req(Method::POST, "/api/v1/documents", &clerk).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let doc: Value = r.json().await.unwrap();
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/route"), &clerk).json(&json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["leader"]}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(s.revise(&leader, &id, doc["head_revision"].as_str().unwrap(), "请审批二〇二六年度预算（修订）。").await.status(), StatusCode::CREATED);
+    let form = Form::new().part("ink", Part::bytes(PNG.to_vec()).mime_str("image/png").unwrap()).text("text", "同意");
+    assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/opinions"), &leader).multipart(form).send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(act(&s, &leader, &id, json!({"action": "approve", "comment": "同意"})).await.status(), StatusCode::OK);
+
+    // Only clerks, archivists and administrators archive; then the document is frozen.
+    expect_problem(archive(&s, &leader, &id, "10y").await, StatusCode::FORBIDDEN).await;
+    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/archive"), &clerk).json(&json!({"retention": "forever"})).send().await.unwrap();
+    assert!(r.status().is_client_error());
+    let r = archive(&s, &clerk, &id, "10y").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let record: Value = r.json().await.unwrap();
+    assert_eq!(record["archive_no"], "X001-2026-D10-BGS-0001");
+    assert_eq!(record["expires_at"], "2037-01-01T00:00:00.000Z");
+    expect_problem(archive(&s, &clerk, &id, "10y").await, StatusCode::CONFLICT).await;
+    let head = get(&s, &clerk, &format!("/api/v1/documents/{id}")).await;
+    assert_eq!(head["state"], "archived");
+    expect_problem(s.revise(&clerk, &id, head["head_revision"].as_str().unwrap(), "改").await, StatusCode::CONFLICT).await;
+    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/opinions"), &leader).json(&json!({"text": "补充"})).send().await.unwrap();
+    expect_problem(r, StatusCode::CONFLICT).await;
+    expect_problem(act(&s, &clerk, &id, json!({"action": "distribute", "to": ["BGS"]})).await, StatusCode::CONFLICT).await;
+    expect_problem(s.req(Method::DELETE, &format!("/api/v1/documents/{id}"), &admin).send().await.unwrap(), StatusCode::CONFLICT).await;
+    let listed = get(&s, &clerk, "/api/v1/archive?department=BGS&year=2026").await;
+    assert_eq!(listed["items"][0]["archive_no"], "X001-2026-D10-BGS-0001");
+
+    // The package, checked by bagit.py.
+    let temp = tempfile::tempdir().unwrap();
+    let zip = download_package(&s, &clerk, "X001-2026-D10-BGS-0001", temp.path()).await;
+    let bag = validate_with_bagit_py(&zip).join("X001-2026-D10-BGS-0001");
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    for label in ["Source-Organization:", "Bagging-Date:", "Payload-Oxum:", "External-Identifier: X001-2026-D10-BGS-0001"] {
+        assert!(info.contains(label), "bag-info.txt lacks {label}: {info}");
+    }
+    assert_eq!(std::fs::read_to_string(bag.join("data/attachments/附件一 预算表.txt")).unwrap(), "预算表：一百万元");
+    assert_eq!(std::fs::read(bag.join(format!("data/opinions/{}.png", get(&s, &clerk, &format!("/api/v1/documents/{id}/opinions")).await["items"][0]["id"].as_str().unwrap()))).unwrap(), PNG);
+    let traces_html = std::fs::read_to_string(bag.join("data/traces.html")).unwrap();
+    assert!(traces_html.contains("<ins") && traces_html.contains("修订"));
+    let revisions = get(&s, &clerk, &format!("/api/v1/documents/{id}/revisions")).await;
+    for r in revisions["items"].as_array().unwrap() {
+        let rev = r["id"].as_str().unwrap();
+        let found = files_under(&bag.join("data/revisions")).into_iter().find(|p| p.to_string_lossy().ends_with(&format!("{rev}.json"))).expect("every manifest is in the bag");
+        assert_eq!(sha256_hex(&std::fs::read(found).unwrap()), rev, "manifests are kept byte for byte");
+    }
+    let page = get(&s, &admin, "/api/v1/archive/X001-2026-D10-BGS-0001").await;
+    assert_eq!(page["document"], id.as_str());
+
+    // Tampered packages, into a fresh installation: refused, nothing written.
+    let fresh = Server::start().await;
+    let fresh_admin = fresh.admin().await;
+    let blobs_before = blob_files(&fresh.data_dir);
+    for (target, named) in [("附件一 预算表.txt", "data/attachments/附件一 预算表.txt"), ("bag-info.txt", "bag-info.txt")] {
+        let bad = tampered(&zip, target, |b| b[0] ^= 1);
+        let r = import(&fresh, &fresh_admin, &bad).await;
+        let problem = expect_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(problem["field"].as_str().unwrap().ends_with(named), "{problem}");
+        assert_eq!(get(&fresh, &fresh_admin, "/api/v1/documents").await["items"].as_array().unwrap().len(), 0);
+        assert_eq!(get(&fresh, &fresh_admin, "/api/v1/archive").await["items"].as_array().unwrap().len(), 0);
+        assert_eq!(blob_files(&fresh.data_dir), blobs_before, "nothing reached the object store");
+    }
+    let r = fresh.req(Method::POST, "/api/v1/archive/import", &fresh_admin).header("content-type", "application/zip").body(b"PK\x03\x04 not really".to_vec()).send().await.unwrap();
+    expect_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    // The real one comes back whole.
+    let r = import(&fresh, &fresh_admin, &zip).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    let restored: Value = r.json().await.unwrap();
+    assert_eq!(restored["archive_no"], "X001-2026-D10-BGS-0001");
+    expect_problem(import(&fresh, &fresh_admin, &zip).await, StatusCode::CONFLICT).await;
+    for path in [
+        format!("/api/v1/documents/{id}/revisions"),
+        format!("/api/v1/documents/{id}/traces?from=empty"),
+        format!("/api/v1/documents/{id}/traces?view=clean"),
+    ] {
+        let (a, b) = (get(&s, &admin, &path).await, get(&fresh, &fresh_admin, &path).await);
+        if path.contains("traces") && !path.contains("clean") {
+            assert_eq!(a["spans"], b["spans"], "{path}");
+        } else {
+            assert_eq!(a, b, "{path}");
+        }
+    }
+    let strip = |v: Value| -> Vec<Value> {
+        v["items"].as_array().unwrap().iter().map(|e| {
+            let mut e = e.clone();
+            e.as_object_mut().unwrap().remove("display_name");
+            e
+        }).collect()
+    };
+    assert_eq!(strip(get(&s, &admin, &format!("/api/v1/documents/{id}/trail")).await), strip(get(&fresh, &fresh_admin, &format!("/api/v1/documents/{id}/trail")).await));
+    assert_eq!(strip(get(&s, &admin, &format!("/api/v1/documents/{id}/opinions")).await), strip(get(&fresh, &fresh_admin, &format!("/api/v1/documents/{id}/opinions")).await));
+    let ink = get(&fresh, &fresh_admin, &format!("/api/v1/documents/{id}/opinions")).await["items"][0]["ink_sha256"].as_str().unwrap().to_owned();
+    let back = fresh.req(Method::GET, &format!("/api/v1/blobs/{ink}"), &fresh_admin).send().await.unwrap();
+    assert_eq!(back.bytes().await.unwrap().as_ref(), PNG);
+    let (ok, out) = fresh.verify();
+    assert!(ok, "{out}");
+
+    // `henji export` writes the same bag (and any others) into one zip bagit.py accepts.
+    let out_zip = temp.path().join("export.zip");
+    let status = Command::new(henji_bin()).args(["export", "--department", "BGS", "--year", "2026", "--out"]).arg(&out_zip).arg("--data-dir").arg(&s.data_dir).status().unwrap();
+    assert!(status.success());
+    validate_with_bagit_py(&out_zip);
+}
+
+/// Many documents archived at once get item numbers 1..n: none repeated, none skipped.
+#[tokio::test]
+async fn concurrent_archiving_never_repeats_or_skips_a_number() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    s.department(&admin, "CWB", "财务部").await;
+    let clerk = s.user(&admin, "cwb-clerk", "CWB", &["clerk", "archivist"], "internal").await;
+    let mut ids = vec![];
+    for i in 0..24 {
+        ids.push(s.create_incoming(&clerk, &format!("来文{i}"), "internal", "正文").await["id"].as_str().unwrap().to_owned());
+    }
+    let answers = futures::future::join_all(ids.iter().map(|id| archive(&s, &clerk, id, "permanent"))).await;
+    let mut numbers = vec![];
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::CREATED);
+        numbers.push(r.json::<Value>().await.unwrap()["archive_no"].as_str().unwrap().to_owned());
+    }
+    numbers.sort();
+    let expected: Vec<String> = (1..=24).map(|i| format!("X001-2026-Y-CWB-{i:04}")).collect();
+    assert_eq!(numbers, expected);
+    // Another retention counts on its own.
+    let more = s.create_incoming(&clerk, "另一份", "internal", "正文").await;
+    let r: Value = archive(&s, &clerk, more["id"].as_str().unwrap(), "30y").await.json().await.unwrap();
+    assert_eq!(r["archive_no"], "X001-2026-D30-CWB-0001");
+}
+
+/// Disposal: refused before the retention ends and for non-administrators; afterwards no
+/// route, package or search yields the content, the blobs are gone from the store (and a
+/// classified document's data key is destroyed), the tombstone keeps number and reason, and
+/// `henji verify` still passes.
+#[tokio::test]
+async fn disposal_destroys_the_content_and_keeps_a_tombstone() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    s.department(&admin, "BGS", "办公室").await;
+    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
+    let mut docs = vec![];
+    for (class, marker) in [("internal", "DISPOSEPLAIN4471"), ("confidential", "DISPOSESEALED8812")] {
+        let d = s.create_incoming(&clerk, &format!("待销毁 {class}"), class, &format!("正文 {marker}")).await;
+        let id = d["id"].as_str().unwrap().to_owned();
+        let record: Value = archive(&s, &clerk, &id, "10y").await.json().await.unwrap();
+        docs.push((id, record["archive_no"].as_str().unwrap().to_owned(), marker, d["head_revision"].as_str().unwrap().to_owned()));
+    }
+    let (plain_id, plain_no, _, _) = docs[0].clone();
+    let body_sha = get(&s, &clerk, &format!("/api/v1/documents/{plain_id}/revisions")).await["items"][0]["body_sha256"].as_str().unwrap().to_owned();
+    let reason = json!({"reason": "保管期满，经鉴定销毁（鉴定委员会 2037-02 决议）"});
+    let dispose = |no: String, token: String, body: Value| {
+        let s = &s;
+        async move { s.req(Method::POST, &format!("/api/v1/archive/{no}/dispose"), &token).json(&body).send().await.unwrap() }
+    };
+    expect_problem(dispose(plain_no.clone(), clerk.clone(), reason.clone()).await, StatusCode::FORBIDDEN).await;
+    expect_problem(dispose(plain_no.clone(), admin.clone(), reason.clone()).await, StatusCode::CONFLICT).await;
+    assert!(get(&s, &admin, "/api/v1/archive?expired=true").await["items"].as_array().unwrap().is_empty());
+
+    // Ten years pass (the retention end is moved into the past in the catalog).
+    let url = format!("sqlite://{}", s.data_dir.join("catalog.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE archive_records SET expires_at = '2020-01-01T00:00:00.000Z'").execute(&pool).await.unwrap();
+    pool.close().await;
+    let expired = get(&s, &admin, "/api/v1/archive?expired=true").await;
+    assert_eq!(expired["items"].as_array().unwrap().len(), 2);
+    expect_problem(dispose(plain_no.clone(), admin.clone(), json!({"reason": " "})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    for (id, no, marker, head) in &docs {
+        let r = dispose(no.clone(), admin.clone(), reason.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let tomb: Value = r.json().await.unwrap();
+        assert_eq!(tomb["disposed_by"], "admin");
+        assert!(tomb["disposal_reason"].as_str().unwrap().contains("鉴定"));
+        expect_problem(dispose(no.clone(), admin.clone(), reason.clone()).await, StatusCode::CONFLICT).await;
+        for path in [format!("/api/v1/documents/{id}"), format!("/api/v1/documents/{id}/revisions/{head}/body"), format!("/api/v1/documents/{id}/traces")] {
+            let r = s.req(Method::GET, &path, &admin).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        let r = s.req(Method::GET, &format!("/api/v1/archive/{no}/package"), &admin).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::GONE);
+        let record = get(&s, &admin, &format!("/api/v1/archive/{no}")).await;
+        assert!(record["disposed_at"].is_string());
+        // Search forgets it within a second or so.
+        let mut found = true;
+        for _ in 0..30 {
+            let url = reqwest::Url::parse_with_params(&s.url("/api/v1/search"), [("q", *marker)]).unwrap();
+            let v: Value = s.client.get(url).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+            found = v["total"].as_u64() != Some(0);
+            if !found {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(!found, "{marker} is still found");
+    }
+    let r = s.req(Method::GET, &format!("/api/v1/blobs/{body_sha}"), &admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let audit = get(&s, &admin, "/api/v1/audit?limit=500").await;
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "archive.dispose"));
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "data_key.destroy"));
+    let (ok, out) = s.verify();
+    assert!(ok, "verify after disposal: {out}");
+    // Neither marker is anywhere in the object store any more.
+    for path in files_under(&s.data_dir.join("objects")) {
+        let bytes = std::fs::read(&path).unwrap();
+        for (_, _, marker, _) in &docs {
+            assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "{marker} in {}", path.display());
+        }
+    }
+}
