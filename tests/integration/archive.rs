@@ -29,7 +29,7 @@ async fn archive(s: &Server, token: &str, id: &str, retention: &str) -> reqwest:
 }
 
 /// Writes the package of `archive_no` to `dir/<archive_no>.zip`.
-async fn download_package(s: &Server, token: &str, archive_no: &str, dir: &Path) -> PathBuf {
+pub async fn download_package(s: &Server, token: &str, archive_no: &str, dir: &Path) -> PathBuf {
     let r = s.req(Method::GET, &format!("/api/v1/archive/{archive_no}/package"), token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/zip");
@@ -42,15 +42,15 @@ async fn download_package(s: &Server, token: &str, archive_no: &str, dir: &Path)
     path
 }
 
-/// Unzips with Python's zipfile (not with henji's code) and runs `bagit.py --validate` on
-/// every bag; returns the folder.
+/// Unzips with Python's zipfile (not with henji's code) and runs `bagit.py --validate` (as
+/// `python3 -m bagit`) on every bag; returns the folder.
 pub fn validate_with_bagit_py(zip: &Path) -> PathBuf {
     let out = zip.with_extension("unzipped");
     let status = Command::new("python3").args(["-m", "zipfile", "-e"]).arg(zip).arg(&out).status().expect("python3");
     assert!(status.success(), "python3 -m zipfile could not extract {}", zip.display());
     for bag in std::fs::read_dir(&out).unwrap() {
         let bag = bag.unwrap().path();
-        let result = Command::new("bagit.py").arg("--validate").arg(&bag).output().expect("bagit.py (pip install bagit) must be installed for this test");
+        let result = Command::new("python3").args(["-m", "bagit", "--validate"]).arg(&bag).output().expect("python3 with bagit (pip install bagit) for this test");
         let log = String::from_utf8_lossy(&result.stderr);
         assert!(result.status.success() && log.contains("is valid"), "bagit.py rejects {}: {log}", bag.display());
     }

@@ -17,7 +17,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// Uploading and downloading a 1 GiB attachment keeps the server's peak RSS under 200 MiB:
 /// uploads stream through the hasher into the store, downloads stream out of it.
 #[tokio::test]
-async fn a_1_gib_upload_and_download_stay_under_200_mib() {
+async fn a_1_gib_upload_download_and_package_stay_under_200_mib() {
     const SIZE: u64 = 1 << 30;
     const CHUNK: usize = 1 << 20;
     // The default body limit is exactly 1 GiB, and the multipart framing is on top of the file.
@@ -55,6 +55,17 @@ async fn a_1_gib_upload_and_download_stay_under_200_mib() {
     assert_eq!(n, SIZE);
     assert_eq!(hex::encode(got.finalize()), expected);
     let after_download = peak_rss_mib(s.pid());
-    eprintln!("server peak RSS: {after_upload:.1} MiB after a 1 GiB upload, {after_download:.1} MiB after downloading it");
-    assert!(after_download < 200.0, "peak RSS {after_download:.1} MiB");
+
+    // Archived, its BagIt package streams out the same way, and bagit.py accepts it.
+    let id = doc["id"].as_str().unwrap();
+    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/archive"), &admin).json(&serde_json::json!({"retention": "permanent"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let archive_no = r.json::<Value>().await.unwrap()["archive_no"].as_str().unwrap().to_owned();
+    let zip = crate::archive::download_package(&s, &admin, &archive_no, temp.path()).await;
+    let after_package = peak_rss_mib(s.pid());
+    assert!(std::fs::metadata(&zip).unwrap().len() > SIZE);
+    eprintln!("server peak RSS: {after_upload:.1} MiB after a 1 GiB upload, {after_download:.1} MiB after downloading it, {after_package:.1} MiB after packaging it");
+    assert!(after_package < 200.0, "peak RSS {after_package:.1} MiB");
+    let bag = crate::archive::validate_with_bagit_py(&zip);
+    std::fs::remove_dir_all(bag).unwrap();
 }
