@@ -133,6 +133,10 @@ pub struct ServeArgs {
     pub demo: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
+    /// How often to re-hash every blob and manifest (fixity), e.g. 24h, 30m or 45s; 0 turns it
+    /// off. Results: GET /api/v1/admin/fixity and the henji_fixity_bad_objects metric.
+    #[arg(long, env = "HENJI_FIXITY_INTERVAL", default_value = "24h")]
+    pub fixity_interval: String,
 }
 
 /// How archive numbers and packages are made.
@@ -253,6 +257,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = args.storage.config();
     let (mut henji, first) = setup::open(&config, OpenMode::Create { admin_password }).await.map_err(|e| e.to_string())?;
     args.archive.apply(&mut henji)?;
+    let fixity_interval = crate::services::fixity::parse_interval(&args.fixity_interval).map_err(|e| format!("--fixity-interval: {e}"))?;
     if first.created_catalog {
         eprintln!("henji: created a new installation in {}", config.data_dir.display());
         eprintln!("henji:   catalog {}", config.catalog_url().map_err(|e| e.to_string())?);
@@ -279,6 +284,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     henji.start_search().await;
+    if let Some(interval) = fixity_interval {
+        henji.schedule_fixity(interval);
+    }
     crate::serve_on(listener, henji, args.max_body, shutdown_signal()).await.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub blobs_stored: Gauge,
     pub blobs_deduplicated: Counter,
     pub audit_events: Counter,
+    /// Objects the last fixity check found bad (0 when all is well): the alert to raise.
+    pub fixity_bad_objects: Gauge,
+    pub fixity_runs: Counter,
+    pub fixity_last_run: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -55,7 +59,11 @@ impl Default for Metrics {
         registry.register("blobs_stored", "Distinct blobs in the object store", blobs_stored.clone());
         registry.register("blobs_deduplicated", "Uploads whose bytes were already stored", blobs_deduplicated.clone());
         registry.register("audit_events", "Audit events appended since start", audit_events.clone());
-        Self { registry, requests, latency, bytes_stored, blobs_stored, blobs_deduplicated, audit_events }
+        let (fixity_bad_objects, fixity_runs, fixity_last_run) = (Gauge::default(), Counter::default(), Gauge::default());
+        registry.register("fixity_bad_objects", "Objects the last fixity check found missing or damaged", fixity_bad_objects.clone());
+        registry.register("fixity_runs", "Fixity checks run since start", fixity_runs.clone());
+        registry.register("fixity_last_run_timestamp_seconds", "When the last fixity check finished (Unix time)", fixity_last_run.clone());
+        Self { registry, requests, latency, bytes_stored, blobs_stored, blobs_deduplicated, audit_events, fixity_bad_objects, fixity_runs, fixity_last_run }
     }
 }
 

@@ -15,11 +15,11 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::ids::DocumentId;
 use crate::resources::catalog::audit::EventFilter;
 use crate::services::audit::ChainReport;
-use crate::services::verify::FixityReport;
+use crate::services::fixity::{FixityRow, FixityRun};
 use crate::services::{Henji, ServiceError, clamp_limit};
 
 pub fn router() -> OpenApiRouter<Henji> {
-    OpenApiRouter::new().routes(routes!(list_audit)).routes(routes!(verify_audit)).routes(routes!(fixity))
+    OpenApiRouter::new().routes(routes!(list_audit)).routes(routes!(verify_audit)).routes(routes!(fixity, fixity_runs))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -82,11 +82,19 @@ async fn verify_audit(State(henji): State<Henji>, user: CurrentUser) -> ApiResul
     }))
 }
 
-/// Re-hashes every blob against its name (administrators only).
+/// Re-hashes every blob and manifest now and records the result (administrators only).
 #[utoipa::path(post, path = "/api/v1/admin/fixity", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, body = FixityReport), (status = 403, body = Problem)))]
-async fn fixity(State(henji): State<Henji>, user: CurrentUser) -> ApiResult<Json<FixityReport>> {
+    responses((status = 200, body = FixityRun), (status = 403, body = Problem)))]
+async fn fixity(State(henji): State<Henji>, user: CurrentUser) -> ApiResult<Json<FixityRun>> {
     access::check_admin(&user.principal).map_err(|d| ServiceError::from_denied(d, "fixity"))?;
-    let (report, _) = henji.fixity().await?;
-    Ok(Json(report))
+    Ok(Json(henji.run_fixity("api").await?))
+}
+
+/// The recorded fixity checks, newest first (scheduled ones included).
+#[utoipa::path(get, path = "/api/v1/admin/fixity", tag = "audit", security(("bearer" = [])), params(super::ListQuery),
+    responses((status = 200, body = Page<FixityRow>), (status = 403, body = Problem)))]
+async fn fixity_runs(State(henji): State<Henji>, user: CurrentUser, ApiQuery(q): ApiQuery<super::ListQuery>) -> ApiResult<Json<Page<FixityRow>>> {
+    access::check_admin(&user.principal).map_err(|d| ServiceError::from_denied(d, "fixity"))?;
+    let items = henji.fixity_runs(crate::services::clamp_limit(q.limit, 50, 500)).await?;
+    Ok(Json(Page { items, next_cursor: None }))
 }

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod demo;
 pub mod documents;
 pub mod events;
+pub mod fixity;
 pub mod group_commit;
 pub mod import;
 pub mod keys;

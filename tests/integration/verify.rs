@@ -43,9 +43,10 @@ async fn verify_names_a_damaged_manifest_or_blob() {
     let r = s.req(Method::GET, &format!("/api/v1/documents/{id}/revisions/{}/body", second["id"].as_str().unwrap()), &admin).send().await.unwrap();
     let problem = expect_problem(r, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert_eq!(problem["type"], "/problems/integrity");
-    // Fixity over HTTP sees it too.
+    // Fixity over HTTP sees it too: the blob first, then the manifest that names it.
     let fixity: Value = s.req(Method::POST, "/api/v1/admin/fixity", &admin).send().await.unwrap().json().await.unwrap();
-    assert_eq!(fixity["bad"].as_array().unwrap().len(), 1);
+    assert!(fixity["bad"][0]["object"].as_str().unwrap().starts_with("blobs/sha256/"), "{fixity}");
+    assert!(fixity["manifests_checked"].as_u64().unwrap() >= 2);
     std::fs::write(&blob, &original).unwrap();
     assert!(s.verify().0);
 }
@@ -80,4 +81,47 @@ async fn audit_chain_detects_a_hand_edited_row() {
     let (ok, out) = s.verify();
     assert!(!ok);
     assert!(out.contains(&format!("BAD audit event {victim}")), "{out}");
+}
+
+/// The scheduled fixity check (here every second) records its runs and raises
+/// `henji_fixity_bad_objects` when a blob is damaged, and lowers it once it is repaired.
+#[tokio::test]
+async fn scheduled_fixity_records_runs_and_raises_a_metric() {
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(temp.path(), &["--fixity-interval", "1s"], &[]).await;
+    let admin = s.admin().await;
+    let doc = s.create_incoming(&admin, "定期检查", "internal", "正文内容").await;
+    let revs: Value = s.req(Method::GET, &format!("/api/v1/documents/{}/revisions", doc["id"].as_str().unwrap()), &admin).send().await.unwrap().json().await.unwrap();
+    let sha = revs["items"][0]["body_sha256"].as_str().unwrap().to_owned();
+    let blob = s.data_dir.join(format!("objects/blobs/sha256/{}/{}/{}", &sha[..2], &sha[2..4], sha));
+    let original = std::fs::read(&blob).unwrap();
+    let mut flipped = original.clone();
+    flipped[0] ^= 0x20;
+    std::fs::write(&blob, &flipped).unwrap();
+
+    let bad_metric = |text: &str| text.lines().find_map(|l| l.strip_prefix("henji_fixity_bad_objects ")).and_then(|v| v.trim().parse::<i64>().ok());
+    let mut seen = None;
+    for _ in 0..100 {
+        let text = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        seen = bad_metric(&text);
+        if seen.is_some_and(|n| n > 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen.is_some_and(|n| n > 0), "the metric did not rise: {seen:?}");
+    let runs: Value = s.req(Method::GET, "/api/v1/admin/fixity", &admin).send().await.unwrap().json().await.unwrap();
+    let run = runs["items"].as_array().unwrap().iter().find(|r| r["trigger"] == "schedule" && r["bad_count"].as_i64() > Some(0)).expect("a recorded scheduled run that found the damage").clone();
+    assert!(run["first_bad"].as_str().unwrap().contains(&sha), "{run}");
+
+    std::fs::write(&blob, &original).unwrap();
+    for _ in 0..100 {
+        let text = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        seen = bad_metric(&text);
+        if seen == Some(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, Some(0), "the metric did not fall after the repair");
 }

@@ -15,6 +15,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 pub mod archive;
 pub mod audit;
 pub mod documents;
+pub mod fixity;
 pub mod keys;
 pub mod people;
 pub mod routing;

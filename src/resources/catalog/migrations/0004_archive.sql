@@ -28,3 +28,15 @@ CREATE TABLE disposed_blobs (
     archive_no   TEXT NOT NULL,
     disposed_at  TEXT NOT NULL
 );
+
+-- Fixity checks (manual and scheduled) and what they found.
+CREATE TABLE fixity_runs (
+    started_at         TEXT PRIMARY KEY,
+    finished_at        TEXT NOT NULL,
+    trigger_name       TEXT NOT NULL,   -- schedule, api, cli
+    blobs_checked      BIGINT NOT NULL,
+    bytes_checked      BIGINT NOT NULL,
+    manifests_checked  BIGINT NOT NULL,
+    bad_count          BIGINT NOT NULL,
+    first_bad          TEXT
+);
