@@ -220,6 +220,54 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Uploads a local file to `path` part by part (a catalog snapshot for a backup).
+    pub async fn put_file(&self, path: &Path, local: &std::path::Path) -> StoreResult<u64> {
+        use tokio::io::AsyncReadExt;
+        let mut file = tokio::fs::File::open(local).await?;
+        let mut upload = WriteMultipart::new_with_chunk_size(self.store.put_multipart(path).await?, PART_SIZE);
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match file.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = upload.abort().await;
+                    return Err(e.into());
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            upload.write(&buf[..n]);
+        }
+        upload.finish().await?;
+        Ok(total)
+    }
+
+    /// Downloads `path` into a local file, streamed.
+    pub async fn get_file(&self, path: &Path, local: &std::path::Path) -> StoreResult<u64> {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = self.get_path(path).await?;
+        let mut file = tokio::fs::File::create(local).await?;
+        let mut total = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            total += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        Ok(total)
+    }
+
+    /// Deletes any object (a disposed blob in a backup).
+    pub async fn delete_path(&self, path: &Path) -> StoreResult<()> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Raw access for verification and tests.
     pub async fn get_path(&self, path: &Path) -> StoreResult<BoxStream<'static, StoreResult<Bytes>>> {
         let result = self.store.get(path).await?;

@@ -14,6 +14,7 @@ use crate::telemetry::Metrics;
 
 pub mod archive;
 pub mod audit;
+pub mod backup;
 pub mod cache;
 pub mod demo;
 pub mod documents;

@@ -74,6 +74,13 @@ impl StorageConfig {
             None => Ok(format!("sqlite://{}", absolute(&self.data_dir.join("catalog.db"))?.display())),
         }
     }
+
+    /// The SQLite file behind the catalog URL (for a restore, which puts it in place).
+    pub fn catalog_file(&self) -> Result<PathBuf, SetupError> {
+        let url = self.catalog_url()?;
+        let path = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)).filter(|p| !p.is_empty());
+        path.map(PathBuf::from).ok_or_else(|| SetupError::Path(PathBuf::from(url)))
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, SetupError> {

@@ -3,6 +3,7 @@
 mod common;
 
 mod archive;
+mod backup;
 
 mod concurrency;
 mod documents;

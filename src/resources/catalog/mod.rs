@@ -85,6 +85,13 @@ impl Catalog {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await.map(|_| ())
     }
 
+    /// A consistent copy of the whole catalog in a new file (SQLite `VACUUM INTO`), taken while
+    /// the service keeps running.
+    pub async fn snapshot_into(&self, path: &std::path::Path) -> CatalogResult<()> {
+        let target = path.to_str().ok_or_else(|| sqlx::Error::Protocol("the snapshot path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.reader).await.map(|_| ())
+    }
+
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
