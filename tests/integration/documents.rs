@@ -293,6 +293,8 @@ async fn kinds_delete_audit_health_metrics_and_openapi() {
         "/api/v1/audit", "/api/v1/audit/verify", "/api/v1/admin/fixity", "/healthz", "/metrics",
         "/api/v1/documents/{id}/route", "/api/v1/documents/{id}/actions", "/api/v1/documents/{id}/trail",
         "/api/v1/documents/{id}/opinions", "/api/v1/inbox", "/api/v1/events", "/api/v1/route-templates",
+        "/api/v1/documents/{id}/archive", "/api/v1/archive", "/api/v1/archive/{archive_no}", "/api/v1/archive/{archive_no}/package",
+        "/api/v1/archive/{archive_no}/dispose", "/api/v1/archive/import",
     ] {
         assert!(openapi["paths"].get(path).is_some(), "openapi lacks {path}");
     }

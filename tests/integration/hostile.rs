@@ -44,6 +44,10 @@ async fn hostile_input_never_gets_a_5xx() {
         "/api/v1/kinds".to_owned(),
         "/api/v1/inbox?done=maybe&overdue=1&cursor=-3".to_owned(),
         "/api/v1/route-templates".to_owned(),
+        "/api/v1/archive?expired=perhaps&year=MMXXVI&retention=5y".to_owned(),
+        "/api/v1/archive/import".to_owned(),
+        "/api/v1/archive/..%2f..%2fcatalog.db/package".to_owned(),
+        "/api/v1/archive/X001-2026-Y-BGS-0001/dispose".to_owned(),
         "/api/v1/audit".to_owned(),
         "/api/v1/audit/verify".to_owned(),
         "/api/v1/admin/fixity".to_owned(),
@@ -60,7 +64,7 @@ async fn hostile_input_never_gets_a_5xx() {
         paths.push(format!("/api/v1/documents/{i}"));
         paths.push(format!("/api/v1/documents/{i}/revisions"));
         paths.push(format!("/api/v1/blobs/{i}"));
-        for flow in ["route", "actions", "trail", "opinions"] {
+        for flow in ["route", "actions", "trail", "opinions", "archive"] {
             paths.push(format!("/api/v1/documents/{i}/{flow}"));
         }
         for r in revs {
@@ -91,6 +95,9 @@ async fn hostile_input_never_gets_a_5xx() {
         json!({"steps": [{"mode": "all", "assignees": ["admin"], "due_at": "soon"}]}).to_string().into_bytes(),
         json!({"template": "../../Cargo.toml", "assignees": {"99": ["admin"]}}).to_string().into_bytes(),
         json!({"text": "x".repeat(6000)}).to_string().into_bytes(),
+        json!({"retention": "forever", "category": "\u{7}"}).to_string().into_bytes(),
+        json!({"reason": ""}).to_string().into_bytes(),
+        b"PK\x03\x04\x14\x00\x00\x00broken zip".to_vec(),
     ];
     let mut rng = Lcg(2026);
     let mut sent = 0;
