@@ -163,7 +163,7 @@ impl BlobStore {
     pub async fn get(&self, digest: &Sha256Digest) -> StoreResult<(u64, BoxStream<'static, StoreResult<Bytes>>)> {
         let result = self.store.get(&blob_path(digest)).await.map_err(|e| not_found(e, digest))?;
         let size = result.meta.size;
-        Ok((size, result.into_stream().map_err(StoreError::from).boxed()))
+        Ok((size, result_stream(result)))
     }
 
     /// A whole blob; only for blobs known to be small (text bodies bounded by the body limit).
@@ -271,8 +271,41 @@ impl BlobStore {
     /// Raw access for verification and tests.
     pub async fn get_path(&self, path: &Path) -> StoreResult<BoxStream<'static, StoreResult<Bytes>>> {
         let result = self.store.get(path).await?;
-        Ok(result.into_stream().map_err(StoreError::from).boxed())
+        Ok(result_stream(result))
     }
+}
+
+/// Local files are read 1 MiB at a time: object_store reads a local file 8 KiB per blocking
+/// call, which held reads (verify, downloads, packages, backups) to about a sixth of what
+/// SHA-256 and the disk can do.
+const LOCAL_READ: u64 = 1 << 20;
+
+fn result_stream(result: object_store::GetResult) -> BoxStream<'static, StoreResult<Bytes>> {
+    #[cfg(unix)]
+    if let object_store::GetResultPayload::File(file, _) = result.payload {
+        use std::os::unix::fs::FileExt;
+        let file = std::sync::Arc::new(file);
+        let (start, end) = (result.range.start, result.range.end);
+        return futures::stream::try_unfold(start, move |pos| {
+            let file = file.clone();
+            async move {
+                if pos >= end {
+                    return Ok(None);
+                }
+                let n = (end - pos).min(LOCAL_READ) as usize;
+                let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                    let mut buf = vec![0u8; n];
+                    file.read_exact_at(&mut buf, pos)?;
+                    Ok(buf)
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                Ok(Some((Bytes::from(buf), pos + n as u64)))
+            }
+        })
+        .boxed();
+    }
+    result.into_stream().map_err(StoreError::from).boxed()
 }
 
 fn not_found(e: object_store::Error, digest: &Sha256Digest) -> StoreError {

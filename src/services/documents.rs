@@ -769,7 +769,7 @@ fn stale_base(head: &str) -> ServiceError {
     ServiceError::Conflict(format!("base_revision is not the head revision (head is {head}); fetch the head and apply your change to it"))
 }
 
-fn revision_row(document: &str, seq: i64, id: &RevisionId, m: &RevisionManifest) -> RevisionRow {
+pub(super) fn revision_row(document: &str, seq: i64, id: &RevisionId, m: &RevisionManifest) -> RevisionRow {
     RevisionRow {
         id: id.to_string(),
         document_id: document.to_owned(),

@@ -26,7 +26,8 @@ use crate::domain::manifest::RevisionManifest;
 use crate::domain::people::{Classification, Principal, Role, Urgency};
 use crate::domain::routing::StepPlan;
 use crate::resources::catalog::archive::{self as archive_rows, ArchiveRow};
-use crate::resources::catalog::documents::{self as doc_rows, DocumentRow, NewBlobReference, RevisionRow};
+use super::documents::revision_row;
+use crate::resources::catalog::documents::{self as doc_rows, DocumentRow, NewBlobReference};
 use crate::resources::catalog::people::{DepartmentRow, department_exists, insert_department};
 use crate::resources::catalog::routing::{self as route_rows, OpinionRow, RouteRow, TaskRow};
 
@@ -457,19 +458,7 @@ impl Henji {
         };
         doc_rows::insert_document(&mut tx, &row).await?;
         for (i, (id, _, manifest)) in bag.manifests.iter().enumerate() {
-            doc_rows::insert_revision(&mut tx, &RevisionRow {
-                id: id.to_string(),
-                document_id: doc.id.clone(),
-                seq: i as i64 + 1,
-                parent: manifest.parent.map(|p| p.to_string()),
-                author: manifest.author.clone(),
-                created_at: manifest.created_at.clone(),
-                note: manifest.note.clone(),
-                body_sha256: manifest.body.as_ref().map(|b| b.sha256.to_hex()),
-                body_chars: manifest.body.as_ref().map(|b| b.chars as i64),
-                body_sealed_base: None,
-            })
-            .await?;
+            doc_rows::insert_revision(&mut tx, &revision_row(&doc.id, i as i64 + 1, id, manifest)).await?;
             let body = manifest.body.iter().map(|b| (b.sha256, "body.txt", "text/plain; charset=utf-8"));
             for (digest, name, media_type) in body.chain(manifest.attachments.iter().map(|a| (a.sha256, a.name.as_str(), a.media_type.as_str()))) {
                 let hex = digest.to_hex();

@@ -424,6 +424,10 @@ impl Henji {
         let tasks = rows::tasks(&mut tx, &row.id).await?;
         let mut route = route_from_rows(&stored, tasks, signs_off)?;
         let outcome = route.act(&actor, action, comment, Utc::now()).map_err(refused)?;
+        if req.action == ActionKind::Approve && !req.to.is_empty() {
+            // The step `to` filled may be a sign-off step, whose assignees must be leaders.
+            self.check_assignees(&route.steps, classification).await?;
+        }
         let updated = route_row(&row.id, &route, stored.version + 1, &stored.created_at, &at);
         if !rows::update_route(&mut tx, &updated).await? {
             return Err(ServiceError::Conflict("another action on this document came first; reload it and try again".into()));

@@ -55,10 +55,19 @@ impl Henji {
         let mut checks = self
             .blobs
             .list("blobs/sha256")
-            .map(|entry| async move {
-                let (path, _) = entry?;
-                let outcome = self.hash_object(&path).await;
-                Ok::<_, crate::resources::blob_store::StoreError>((path, outcome))
+            .map(|entry| {
+                // A task each, so the hashing itself runs on both cores, not just the reads.
+                let henji = self.clone();
+                async move {
+                    let (path, _) = entry?;
+                    let outcome = tokio::spawn(async move {
+                        let outcome = henji.hash_object(&path).await;
+                        (path, outcome)
+                    })
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("fixity: {e}")))?;
+                    Ok::<_, ServiceError>(outcome)
+                }
             })
             .buffer_unordered(PARALLEL_HASHES);
         while let Some(result) = checks.next().await {
