@@ -44,6 +44,20 @@ pub struct VerifyReport {
     pub bad: Vec<BadObject>,
 }
 
+/// What the manifest pass of `verify` found.
+#[derive(Default)]
+struct ManifestPass {
+    checked: u64,
+    bad: Vec<BadObject>,
+    /// (manifest, blob it names), to look for among the blobs that hashed right.
+    references: Vec<(String, Sha256Digest)>,
+    /// (document, revision) → parent.
+    manifests: HashMap<(String, String), Option<String>>,
+    /// Digests of the sealed fields of each manifest that has some, to hold the catalog's
+    /// copy against without the key.
+    sealed_fields: HashMap<(String, String), Sha256Digest>,
+}
+
 /// How many blobs are hashed at once: one per core keeps both busy while one waits on I/O.
 const PARALLEL_HASHES: usize = 2;
 
@@ -98,62 +112,85 @@ impl Henji {
         Ok((Sha256Digest::from_hasher(hasher), size))
     }
 
-    /// The full check behind `henji verify`.
-    pub async fn verify(&self) -> ServiceResult<VerifyReport> {
-        let (fixity, blobs) = self.fixity().await?;
-        // Blobs an archive disposal deleted on purpose: their tombstone keeps the digests.
-        let disposed: HashSet<String> = crate::resources::catalog::documents::disposed_blobs(&mut *self.catalog.reader().acquire().await?).await?.into_iter().collect();
-        let mut report = VerifyReport { blobs_checked: fixity.blobs_checked, bytes_checked: fixity.bytes_checked, bad: fixity.bad, ..Default::default() };
-
-        // Manifests: name = digest of bytes, canonical, about the document whose folder holds
-        // them, and every blob they name is present.
-        let mut manifests: HashMap<(String, String), Option<String>> = HashMap::new();
-        // Digests of the sealed fields of each manifest that has some, to hold the catalog's
-        // copy against without the key.
-        let mut sealed_fields: HashMap<(String, String), Sha256Digest> = HashMap::new();
-        let mut listing = self.blobs.list("revisions");
-        while let Some((path, _)) = listing.try_next().await? {
-            report.manifests_checked += 1;
-            let object = path.to_string();
-            let names = object.split('/').collect::<Vec<_>>();
-            let (Some(doc), Some(file)) = (names.get(1), names.get(2)) else {
-                report.bad.push(BadObject { object, problem: "not a revision manifest path".into() });
+    /// Manifests: name = digest of bytes, canonical, about the document whose folder holds
+    /// them; the blobs they name are collected for the caller to look for.
+    async fn read_manifests(&self) -> ServiceResult<ManifestPass> {
+        let mut pass = ManifestPass::default();
+        let mut fetches = self
+            .blobs
+            .list("revisions")
+            .map(|entry| {
+                let store = self.blobs.clone();
+                async move {
+                    let (path, _) = entry?;
+                    let object = path.to_string();
+                    let names = object.split('/').collect::<Vec<_>>();
+                    let ids = match (names.get(1), names.get(2)) {
+                        (Some(doc), Some(file)) => match (doc.parse::<DocumentId>(), file.strip_suffix(".json").map(str::parse::<RevisionId>)) {
+                            (Ok(d), Some(Ok(r))) => Some((d, r)),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    let Some((doc_id, rev_id)) = ids else { return Ok::<_, ServiceError>((object, None)) };
+                    let bytes = tokio::spawn(async move { store.get_manifest(&doc_id, &rev_id).await }).await.map_err(|e| ServiceError::Internal(format!("verify: {e}")))?;
+                    Ok((object, Some((doc_id, rev_id, bytes))))
+                }
+            })
+            .buffered(16);
+        while let Some(fetched) = fetches.try_next().await? {
+            pass.checked += 1;
+            let (object, Some((doc_id, rev_id, bytes))) = fetched else {
+                pass.bad.push(BadObject { object: fetched.0, problem: "not a revision manifest path".into() });
                 continue;
             };
-            let (Ok(doc_id), Some(Ok(rev_id))) = (doc.parse::<DocumentId>(), file.strip_suffix(".json").map(str::parse::<RevisionId>)) else {
-                report.bad.push(BadObject { object, problem: "not a revision manifest path".into() });
-                continue;
-            };
-            let bytes = match self.blobs.get_manifest(&doc_id, &rev_id).await {
+            let bytes = match bytes {
                 Ok(b) => b,
                 Err(e) => {
-                    report.bad.push(BadObject { object, problem: format!("unreadable: {e}") });
+                    pass.bad.push(BadObject { object, problem: format!("unreadable: {e}") });
                     continue;
                 }
             };
             if RevisionId::of_manifest(&bytes) != rev_id {
-                report.bad.push(BadObject { object, problem: "revision id does not re-derive from the manifest bytes".into() });
+                pass.bad.push(BadObject { object, problem: "revision id does not re-derive from the manifest bytes".into() });
                 continue;
             }
             let manifest = match RevisionManifest::parse(&bytes) {
                 Ok(m) => m,
                 Err(e) => {
-                    report.bad.push(BadObject { object, problem: e.to_string() });
+                    pass.bad.push(BadObject { object, problem: e.to_string() });
                     continue;
                 }
             };
             if manifest.document != doc_id {
-                report.bad.push(BadObject { object: object.clone(), problem: format!("manifest names document {}", manifest.document) });
+                pass.bad.push(BadObject { object: object.clone(), problem: format!("manifest names document {}", manifest.document) });
             }
             for digest in manifest.blobs() {
-                if !blobs.contains(&digest) && !disposed.contains(&digest.to_hex()) {
-                    report.bad.push(BadObject { object: object.clone(), problem: format!("refers to blob {digest}, which is missing or damaged") });
-                }
+                pass.references.push((object.clone(), digest));
             }
             if !manifest.sealed_fields.is_empty() {
-                sealed_fields.insert((doc_id.to_string(), rev_id.to_string()), fields_digest(&manifest.sealed_fields));
+                pass.sealed_fields.insert((doc_id.to_string(), rev_id.to_string()), fields_digest(&manifest.sealed_fields));
             }
-            manifests.insert((doc_id.to_string(), rev_id.to_string()), manifest.parent.map(|p| p.to_string()));
+            pass.manifests.insert((doc_id.to_string(), rev_id.to_string()), manifest.parent.map(|p| p.to_string()));
+        }
+        Ok(pass)
+    }
+
+    /// The full check behind `henji verify`.
+    pub async fn verify(&self) -> ServiceResult<VerifyReport> {
+        // Blobs and manifests are read at the same time; manifests several at once, in order.
+        let (fixity, manifest_pass) = tokio::try_join!(self.fixity(), self.read_manifests())?;
+        let (fixity, blobs) = fixity;
+        // Blobs an archive disposal deleted on purpose: their tombstone keeps the digests.
+        let disposed: HashSet<String> = crate::resources::catalog::documents::disposed_blobs(&mut *self.catalog.reader().acquire().await?).await?.into_iter().collect();
+        let mut report = VerifyReport { blobs_checked: fixity.blobs_checked, bytes_checked: fixity.bytes_checked, bad: fixity.bad, ..Default::default() };
+        let ManifestPass { checked, bad, references, manifests, sealed_fields } = manifest_pass;
+        report.manifests_checked = checked;
+        report.bad.extend(bad);
+        for (object, digest) in references {
+            if !blobs.contains(&digest) && !disposed.contains(&digest.to_hex()) {
+                report.bad.push(BadObject { object, problem: format!("refers to blob {digest}, which is missing or damaged") });
+            }
         }
 
         // Catalog: each document's revisions form one unbroken chain of stored manifests ending
