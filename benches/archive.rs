@@ -150,6 +150,23 @@ async fn main() {
         openssl.map_or("n/a".into(), |o| format!("{:.2}", verify_mb_s / o)),
     );
 
+    // The same check on an installation that holds only the big file: the rate per byte.
+    {
+        let config = StorageConfig { data_dir: temp.path().join("big-only"), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None };
+        let (only, _) = open(&config, OpenMode::Create { admin_password: Some("bench-password".into()) }).await.expect("open");
+        let mut upload = only.attachment_upload(None, 0, Some("scan.tif"), Some("image/tiff")).expect("upload");
+        for _ in 0..big / MIB {
+            upload.write(chunk.clone()).await.expect("write");
+        }
+        only.finish_upload(upload).await.expect("finish");
+        let started = Instant::now();
+        let report = only.verify().await.expect("verify");
+        let secs = started.elapsed().as_secs_f64();
+        let rate = report.bytes_checked as f64 / 1e6 / secs;
+        println!("verify, an installation holding one {} MiB blob: {rate:.0} MB/s → ratio {}", big / MIB, openssl.map_or("n/a".into(), |o| format!("{:.2}", rate / o)));
+        only.catalog.close().await;
+    }
+
     // 2. packaging.
     let records = |q: ArchiveQuery| {
         let (henji, who) = (henji.clone(), who.clone());

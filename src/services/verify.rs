@@ -103,9 +103,20 @@ impl Henji {
 
     async fn hash_object(&self, path: &object_store::path::Path) -> ServiceResult<(Sha256Digest, u64)> {
         let mut stream = self.blobs.get_path(path).await?;
+        // The next pieces are read while this one is hashed.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(chunk) = stream.next().await {
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        while let Some(chunk) = stream.try_next().await? {
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk?;
             size += chunk.len() as u64;
             hasher.update(&chunk);
         }
@@ -179,7 +190,7 @@ impl Henji {
     /// The full check behind `henji verify`.
     pub async fn verify(&self) -> ServiceResult<VerifyReport> {
         // Blobs and manifests are read at the same time; manifests several at once, in order.
-        let (fixity, manifest_pass) = tokio::try_join!(self.fixity(), self.read_manifests())?;
+        let (fixity, manifest_pass, chain) = tokio::try_join!(self.fixity(), self.read_manifests(), self.verify_audit_chain())?;
         let (fixity, blobs) = fixity;
         // Blobs an archive disposal deleted on purpose: their tombstone keeps the digests.
         let disposed: HashSet<String> = crate::resources::catalog::documents::disposed_blobs(&mut *self.catalog.reader().acquire().await?).await?.into_iter().collect();
@@ -228,7 +239,7 @@ impl Henji {
 
         self.verify_sealing(&sealed_fields, &mut report).await?;
 
-        match self.verify_audit_chain().await? {
+        match chain {
             ChainReport::Intact { events } => report.audit_events = events,
             ChainReport::Broken { first_bad_seq } => report.bad.push(BadObject { object: format!("audit event {first_bad_seq}"), problem: "audit chain is broken at this event".into() }),
         }
