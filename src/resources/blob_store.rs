@@ -268,6 +268,11 @@ impl BlobStore {
         }
     }
 
+    /// A whole object known to be small, in one read.
+    pub async fn get_path_bytes(&self, path: &Path) -> StoreResult<Bytes> {
+        Ok(self.store.get(path).await?.bytes().await?)
+    }
+
     /// Raw access for verification and tests.
     pub async fn get_path(&self, path: &Path) -> StoreResult<BoxStream<'static, StoreResult<Bytes>>> {
         let result = self.store.get(path).await?;

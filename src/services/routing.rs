@@ -448,9 +448,10 @@ impl Henji {
     async fn distribute(&self, who: &Principal, row: &doc_rows::DocumentRow, to: &[String], comment: Option<String>) -> ServiceResult<()> {
         let mut conn = self.catalog.reader().acquire().await?;
         let access = route_access(&mut conn, row).await?;
-        let allowed = who.is_admin() || who.has_role(Role::Clerk) || access.pending.contains(&who.username);
+        // A department it was distributed to reads it; only its own clerks pass it on.
+        let allowed = who.is_admin() || (who.has_role(Role::Clerk) && who.department == row.department) || access.pending.contains(&who.username);
         if !allowed {
-            return Err(ServiceError::Forbidden("clerks, administrators and the document's current assignees distribute it".into()));
+            return Err(ServiceError::Forbidden("the document's own clerks, administrators and its current assignees distribute it".into()));
         }
         let state: DocumentState = row.state.parse().map_err(|_| ServiceError::Internal(format!("document {}: state {:?}", row.id, row.state)))?;
         if !matches!(state, DocumentState::InReview | DocumentState::Approved | DocumentState::Issued) {
@@ -467,6 +468,11 @@ impl Henji {
         drop(conn);
         let at = now();
         let mut tx = self.catalog.begin_write().await?;
+        // Read again inside the transaction: an archive that came first wins.
+        let current = doc_rows::document(&mut tx, &row.id).await?.ok_or(ServiceError::NotFound("document"))?;
+        if current.state != row.state || current.deleted_at.is_some() {
+            return Err(ServiceError::Conflict(format!("the document became {} meanwhile; reload it", current.state)));
+        }
         let mut added = Vec::new();
         for code in to {
             if rows::insert_distribution(&mut tx, &row.id, code, &who.username, &at).await? {

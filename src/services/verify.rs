@@ -58,6 +58,9 @@ struct ManifestPass {
     sealed_fields: HashMap<(String, String), Sha256Digest>,
 }
 
+/// Objects up to this size are read whole when hashed.
+const SMALL_OBJECT: u64 = 1 << 20;
+
 /// How many blobs are hashed at once: one per core keeps both busy while one waits on I/O.
 const PARALLEL_HASHES: usize = 2;
 
@@ -73,9 +76,9 @@ impl Henji {
                 // A task each, so the hashing itself runs on both cores, not just the reads.
                 let henji = self.clone();
                 async move {
-                    let (path, _) = entry?;
+                    let (path, size) = entry?;
                     let outcome = tokio::spawn(async move {
-                        let outcome = henji.hash_object(&path).await;
+                        let outcome = henji.hash_object(&path, size).await;
                         (path, outcome)
                     })
                     .await
@@ -101,7 +104,12 @@ impl Henji {
         Ok((report, seen))
     }
 
-    async fn hash_object(&self, path: &object_store::path::Path) -> ServiceResult<(Sha256Digest, u64)> {
+    async fn hash_object(&self, path: &object_store::path::Path, listed_size: u64) -> ServiceResult<(Sha256Digest, u64)> {
+        // A small file is read in one go: a reader task would cost more than it saves.
+        if listed_size <= SMALL_OBJECT {
+            let bytes = self.blobs.get_path_bytes(path).await?;
+            return Ok((Sha256Digest::from_hasher(Sha256::new_with_prefix(&bytes)), bytes.len() as u64));
+        }
         let mut stream = self.blobs.get_path(path).await?;
         // The next pieces are read while this one is hashed.
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);

@@ -229,6 +229,8 @@ async fn incoming_template_flow_end_to_end() {
     let r = o.act(&o.clerk, &id, json!({"action": "distribute", "to": ["NOPE"]})).await;
     assert_eq!(expect_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["field"], "to.0");
     o.ok(&o.clerk, &id, json!({"action": "distribute", "to": ["CWB", "RSB"]})).await;
+    // A department it was distributed to does not pass it on.
+    expect_problem(o.act(&o.cwb_clerk, &id, json!({"action": "distribute", "to": ["LD"]})).await, StatusCode::FORBIDDEN).await;
     let seen = o.get(&o.cwb_staff, &format!("/api/v1/documents/{id}")).await;
     let r = o.s.revise(&o.cwb_staff, &id, seen["head_revision"].as_str().unwrap(), "改").await;
     expect_problem(r, StatusCode::FORBIDDEN).await;
