@@ -17,7 +17,6 @@ use crate::domain::ids::DocumentId;
 use crate::domain::people::{DocumentState, Principal};
 use crate::domain::sealing::{self, Place};
 use crate::resources::catalog::documents::{self as doc_rows, DocumentRow, NewBlobReference};
-use crate::resources::catalog::people::user_by_username;
 use crate::resources::catalog::routing::{self as rows, OpinionRow};
 
 /// Handwriting images: what an ink part may be.
@@ -164,14 +163,13 @@ impl Henji {
         if found_sealed(&opened) {
             self.audit_classified_read(who, &row, "opinions.read", format!("document/{}/opinions", row.id)).await?;
         }
-        let mut conn = self.catalog.reader().acquire().await?;
+        let names = self.display_names(opened.iter().map(|(o, _)| o.author.as_str())).await?;
         let mut out = Vec::with_capacity(opened.len());
         for (o, text) in opened {
-            let display_name = user_by_username(&mut conn, &o.author).await?.map(|u| u.display_name).unwrap_or_else(|| o.author.clone());
             out.push(OpinionView {
+                display_name: names.get(&o.author).cloned().unwrap_or_else(|| o.author.clone()),
                 id: o.id,
                 author: o.author,
-                display_name,
                 department: o.department,
                 created_at: o.created_at,
                 text,

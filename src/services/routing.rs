@@ -566,7 +566,7 @@ impl Henji {
         Ok(out)
     }
 
-    async fn display_names<'a>(&self, users: impl Iterator<Item = &'a str>) -> ServiceResult<BTreeMap<String, String>> {
+    pub(super) async fn display_names<'a>(&self, users: impl Iterator<Item = &'a str>) -> ServiceResult<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         let mut conn = self.catalog.reader().acquire().await?;
         for u in users {
