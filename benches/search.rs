@@ -171,6 +171,7 @@ fn main() {
                     max_rank: 1,
                     only_department: Some("BGS"),
                     also_documents: &[],
+                    archived_anywhere: false,
                     kind: None,
                     department: None,
                     state: None,
@@ -244,7 +245,7 @@ fn henji_on(corpus: &Corpus, n: usize, queries: &[String]) -> (f64, u64, f64, f6
         .map(|q| {
             let parsed = parse(q).unwrap();
             let t = Instant::now();
-            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, also_documents: &[], kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0, skip_twins: true };
+            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, also_documents: &[], archived_anywhere: false, kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0, skip_twins: true };
             index.search(&query).unwrap();
             t.elapsed().as_secs_f64() * 1000.0
         })

@@ -9,6 +9,8 @@ pub struct DocumentFacts<'a> {
     pub department: &'a str,
     pub classification: Classification,
     pub deleted: bool,
+    /// 归档: archived documents are the archivists' to read, whatever their department.
+    pub archived: bool,
     pub route: &'a RouteAccess,
 }
 
@@ -58,6 +60,9 @@ pub fn check_read(who: &Principal, doc: &DocumentFacts) -> Result<(), Denied> {
     }
     let route = doc.route;
     if is_home(who, doc) || route.pending_for(who) || route.handled_by(who) || route.distributed.contains(&who.department) {
+        return Ok(());
+    }
+    if doc.archived && who.has_role(Role::Archivist) {
         return Ok(());
     }
     Err(Denied::Hidden)
@@ -148,7 +153,7 @@ mod tests {
     }
 
     fn doc(dept: &str, c: Classification) -> DocumentFacts<'_> {
-        DocumentFacts { department: dept, classification: c, deleted: false, route: &NO_ROUTE }
+        DocumentFacts { department: dept, classification: c, deleted: false, archived: false, route: &NO_ROUTE }
     }
 
     #[test]
@@ -183,6 +188,19 @@ mod tests {
         let clerk = user("CWB", &[Role::Clerk], Classification::Secret);
         assert_eq!(check_read(&clerk, &doc("BGS", Classification::Public)), Err(Denied::Hidden));
         assert_eq!(check_read(&clerk, &doc("CWB", Classification::Secret)), Ok(()));
+    }
+
+    #[test]
+    fn archivists_read_archived_documents_of_every_department_within_clearance() {
+        let archivist = user("DAS", &[Role::Archivist], Classification::Confidential);
+        let staff = user("DAS", &[Role::Staff], Classification::Secret);
+        let archived = DocumentFacts { archived: true, ..doc("BGS", Classification::Internal) };
+        assert_eq!(check_read(&archivist, &archived), Ok(()));
+        assert!(matches!(check_revise(&archivist, &archived), Err(Denied::Forbidden(_))));
+        assert_eq!(check_read(&staff, &archived), Err(Denied::Hidden));
+        assert_eq!(check_read(&archivist, &doc("BGS", Classification::Internal)), Err(Denied::Hidden), "not before it is archived");
+        let secret = DocumentFacts { archived: true, ..doc("BGS", Classification::Secret) };
+        assert_eq!(check_read(&archivist, &secret), Err(Denied::Hidden), "clearance still first");
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub struct AccessFacts {
     pub department: String,
     pub classification: Classification,
     pub deleted: bool,
+    pub archived: bool,
     /// Changes with every revision; `add_revision` forgets the entry.
     pub head_revision: String,
     /// Changes with every route action and distribution, which forget the entry.
@@ -52,7 +53,7 @@ pub struct AccessFacts {
 
 impl AccessFacts {
     pub fn facts(&self) -> DocumentFacts<'_> {
-        DocumentFacts { department: &self.department, classification: self.classification, deleted: self.deleted, route: &self.route }
+        DocumentFacts { department: &self.department, classification: self.classification, deleted: self.deleted, archived: self.archived, route: &self.route }
     }
 }
 

@@ -179,6 +179,7 @@ pub(super) fn facts<'a>(row: &'a DocumentRow, route: &'a RouteAccess) -> Service
         department: &row.department,
         classification: parse_row_word(&row.classification, "classification")?,
         deleted: row.deleted_at.is_some(),
+        archived: row.state == DocumentState::Archived.as_str(),
         route,
     })
 }
@@ -557,6 +558,7 @@ impl Henji {
         let filter = DocumentFilter {
             department_scope: scope,
             username: &who.username,
+            archived_anywhere: who.has_role(crate::domain::people::Role::Archivist),
             max_rank: who.clearance.rank(),
             kind: q.kind.as_deref(),
             state: q.state.map(|s| s.as_str()),
@@ -686,6 +688,7 @@ impl Henji {
             department: row.department.clone(),
             classification: classification_of(&row)?,
             deleted: row.deleted_at.is_some(),
+            archived: row.state == DocumentState::Archived.as_str(),
             head_revision: row.head_revision.clone(),
             route: Arc::new(route),
         };

@@ -462,6 +462,7 @@ impl Henji {
         };
         let only_department = if who.is_admin() { None } else { Some(who.department.clone()) };
         let also_documents = if who.is_admin() { vec![] } else { self.documents_reachable_by(who).await? };
+        let archived_anywhere = who.has_role(crate::domain::people::Role::Archivist);
         let (max_rank, request, parsed) = (who.clearance.rank().max(0) as u64, req.clone(), query.clone());
         let classification = request.classification.map(|c| c.as_str());
         let results = tokio::task::spawn_blocking(move || {
@@ -472,6 +473,7 @@ impl Henji {
                 max_rank,
                 only_department: only_department.as_deref(),
                 also_documents: &also_documents,
+                archived_anywhere,
                 kind: request.kind.as_deref(),
                 department: request.department.as_deref(),
                 state: request.state.as_deref(),

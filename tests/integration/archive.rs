@@ -99,6 +99,10 @@ async fn archive_package_validates_and_imports_into_a_fresh_installation() {
     s.department(&admin, "BGS", "办公室").await;
     let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
     let leader = s.user(&admin, "leader", "BGS", &["leader"], "internal").await;
+    // The archive room (档案室) is a department of its own.
+    s.department(&admin, "DAS", "档案室").await;
+    let archivist = s.user(&admin, "archivist", "DAS", &["archivist"], "internal").await;
+    let outsider = s.user(&admin, "outsider", "DAS", &["staff"], "internal").await;
     let meta = serde_json::to_string(&incoming("关于年度预算的请示", "internal", "请审批年度预算。")).unwrap();
     let form = Form::new()
         .part("meta", Part::text(meta).mime_str("application/json").unwrap())
@@ -115,6 +119,7 @@ async fn archive_package_validates_and_imports_into_a_fresh_installation() {
     assert_eq!(act(&s, &leader, &id, json!({"action": "approve", "comment": "同意"})).await.status(), StatusCode::OK);
 
     // Only clerks, archivists and administrators archive; then the document is frozen.
+    expect_problem(s.req(Method::GET, &format!("/api/v1/documents/{id}"), &archivist).send().await.unwrap(), StatusCode::NOT_FOUND).await;
     expect_problem(archive(&s, &leader, &id, "10y").await, StatusCode::FORBIDDEN).await;
     let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/archive"), &clerk).json(&json!({"retention": "forever"})).send().await.unwrap();
     assert!(r.status().is_client_error());
@@ -133,10 +138,33 @@ async fn archive_package_validates_and_imports_into_a_fresh_installation() {
     expect_problem(s.req(Method::DELETE, &format!("/api/v1/documents/{id}"), &admin).send().await.unwrap(), StatusCode::CONFLICT).await;
     let listed = get(&s, &clerk, "/api/v1/archive?department=BGS&year=2026").await;
     assert_eq!(listed["items"][0]["archive_no"], "X001-2026-D10-BGS-0001");
+    // Archived, it is the archive room's to read, list, find and package (read-only), and
+    // still no one else's outside its department.
+    get(&s, &archivist, &format!("/api/v1/documents/{id}")).await;
+    assert_eq!(get(&s, &archivist, "/api/v1/archive").await["items"][0]["archive_no"], "X001-2026-D10-BGS-0001");
+    assert!(get(&s, &archivist, "/api/v1/documents?archived=true").await["items"].as_array().unwrap().iter().any(|d| d["id"] == id.as_str()));
+    expect_problem(s.revise(&archivist, &id, head["head_revision"].as_str().unwrap(), "改").await, StatusCode::FORBIDDEN).await;
+    expect_problem(s.req(Method::GET, &format!("/api/v1/documents/{id}"), &outsider).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    assert!(get(&s, &outsider, "/api/v1/archive").await["items"].as_array().unwrap().is_empty());
+    let found = |token: String| {
+        let url = reqwest::Url::parse_with_params(&s.url("/api/v1/search"), [("q", "年度预算")]).unwrap();
+        let client = s.client.clone();
+        async move { client.get(url).bearer_auth(token).send().await.unwrap().json::<Value>().await.unwrap()["total"].as_u64().unwrap_or(0) }
+    };
+    let mut archivist_finds = 0;
+    for _ in 0..50 {
+        archivist_finds = found(archivist.clone()).await;
+        if archivist_finds > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(archivist_finds, 1, "the archivist finds the archived document");
+    assert_eq!(found(outsider.clone()).await, 0);
 
-    // The package, checked by bagit.py.
+    // The package, checked by bagit.py (downloaded by the archive room).
     let temp = tempfile::tempdir().unwrap();
-    let zip = download_package(&s, &clerk, "X001-2026-D10-BGS-0001", temp.path()).await;
+    let zip = download_package(&s, &archivist, "X001-2026-D10-BGS-0001", temp.path()).await;
     let bag = validate_with_bagit_py(&zip).join("X001-2026-D10-BGS-0001");
     let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
     for label in ["Source-Organization:", "Bagging-Date:", "Payload-Oxum:", "External-Identifier: X001-2026-D10-BGS-0001"] {

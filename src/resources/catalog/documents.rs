@@ -125,6 +125,8 @@ pub struct DocumentFilter<'a> {
     /// documents routed to the caller and distributed to the department are in scope too.
     pub department_scope: Option<&'a str>,
     pub username: &'a str,
+    /// Archivists: archived documents of every department are in scope.
+    pub archived_anywhere: bool,
     pub max_rank: i64,
     pub kind: Option<&'a str>,
     pub state: Option<&'a str>,
@@ -140,7 +142,8 @@ pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogR
          WHERE deleted_at IS NULL
            AND ($1 IS NULL OR department = $1
                 OR id IN (SELECT document_id FROM tasks WHERE assignee = $9 AND received_at IS NOT NULL)
-                OR id IN (SELECT document_id FROM distributions WHERE department = $1))
+                OR id IN (SELECT document_id FROM distributions WHERE department = $1)
+                OR ($10 AND state = 'archived'))
            AND classification_rank <= $2
            AND ($3 IS NULL OR kind = $3)
            AND ($4 IS NULL OR state = $4)
@@ -158,6 +161,7 @@ pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogR
     .bind(f.after)
     .bind(f.limit)
     .bind(f.username)
+    .bind(f.archived_anywhere)
     .fetch_all(conn)
     .await
 }

@@ -83,6 +83,9 @@ pub struct IndexQuery<'a> {
     /// With `only_department`: documents of other departments the caller reaches anyway
     /// (routed to them, or distributed to their department).
     pub also_documents: &'a [String],
+    /// With `only_department`: archived documents of every department are in reach too (an
+    /// archivist's).
+    pub archived_anywhere: bool,
     pub kind: Option<&'a str>,
     pub department: Option<&'a str>,
     pub state: Option<&'a str>,
@@ -348,6 +351,9 @@ impl SearchIndex {
             if !q.also_documents.is_empty() {
                 let ids = q.also_documents.iter().map(|id| Term::from_field_text(f.id, id));
                 reach.push((Occur::Should, Box::new(TermSetQuery::new(ids))));
+            }
+            if q.archived_anywhere {
+                reach.push((Occur::Should, Box::new(TermQuery::new(Term::from_field_u64(f.archived, 1), IndexRecordOption::Basic))));
             }
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(reach))));
         }
