@@ -1,13 +1,12 @@
 //! The archive (归档): archiving a finished document under an archive number, listing records,
 //! and disposal (销毁) once the retention period has ended.
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::documents::classification_of;
-use super::{Henji, ServiceError, ServiceResult, now};
+use super::{Henji, ServiceError, ServiceResult, now, stamp};
 use crate::domain::archive::{self, ArchiveNumberParts, Retention};
 use crate::domain::ids::Sha256Digest;
 use crate::domain::people::{DocumentState, Principal, Role};
@@ -96,10 +95,6 @@ fn check_archiver(who: &Principal) -> ServiceResult<()> {
 
 fn archivable(state: &str) -> bool {
     [DocumentState::Registered, DocumentState::Approved, DocumentState::Issued].iter().any(|s| s.as_str() == state)
-}
-
-fn stamp(t: chrono::DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Henji {

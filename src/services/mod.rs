@@ -122,7 +122,12 @@ pub struct Henji {
 
 /// Times are stored as RFC 3339 UTC with milliseconds, so they sort as text.
 pub fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    stamp(Utc::now())
+}
+
+/// A time as the catalog and the API write it.
+pub fn stamp(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Keyset pagination: the cursor is the last key of the previous page.
