@@ -151,6 +151,10 @@ fn main() {
     }
     index.commit(docs as i64).unwrap();
     let secs = started.elapsed().as_secs_f64();
+    index.close().unwrap();
+    let merged = started.elapsed().as_secs_f64();
+    let index = SearchIndex::open(&dir.path().join("index")).unwrap();
+    println!("index : merges done {:.1} s after the last commit", merged - secs);
     println!("index : {:.0} documents/s, {:.1} MB/s of text ({docs} documents, {:.0} MB, {secs:.1} s; target >= 1,000 documents/s)", docs as f64 / secs, raw_bytes as f64 / 1e6 / secs, raw_bytes as f64 / 1e6);
     let size: u64 = walk(&dir.path().join("index"));
     println!("size  : index {:.0} MB for {:.0} MB of text: {:.2} x (target <= 1.5 x)", size as f64 / 1e6, raw_bytes as f64 / 1e6, size as f64 / raw_bytes as f64);
@@ -240,6 +244,8 @@ fn henji_on(corpus: &Corpus, n: usize, queries: &[String]) -> (f64, u64, f64, f6
     }
     index.commit(n as i64).unwrap();
     let rate = n as f64 / started.elapsed().as_secs_f64();
+    index.close().unwrap();
+    let index = SearchIndex::open(&dir.path().join("index")).unwrap();
     let mut times: Vec<f64> = queries
         .iter()
         .map(|q| {

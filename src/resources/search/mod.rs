@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
@@ -332,6 +332,16 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Closes the index once the merges under way have finished and the files they replaced
+    /// are gone, so the folder holds just the live segments (what a size measures).
+    pub fn close(self) -> SearchResult<()> {
+        let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
+        writer.wait_merging_threads()?;
+        let writer: IndexWriter = self.index.writer(WRITER_HEAP)?;
+        writer.garbage_collect_files().wait()?;
+        Ok(())
+    }
+
     pub fn document_count(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
@@ -447,10 +457,18 @@ impl SearchIndex {
         let mut ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         for target in targets {
             let pair = self.fields.text(target);
-            let q: Box<dyn TantivyQuery> = if grams.len() == 1 {
-                Box::new(TermQuery::new(Term::from_field_text(pair.gram, &grams[0].1), IndexRecordOption::WithFreqs))
+            let terms: Vec<(usize, Term)> = grams.iter().map(|(p, t)| (*p, Term::from_field_text(pair.gram, t))).collect();
+            let q: Box<dyn TantivyQuery> = if let [(_, term)] = &terms[..] {
+                if let Some(c) = tokenizers::lone_character(&grams[0].1) {
+                    // Every term that begins with the character: they sort before the next
+                    // code point (UTF-8 keeps code point order).
+                    let end = char::from_u32(c as u32 + 1).map_or(Bound::Unbounded, |n| Bound::Excluded(Term::from_field_text(pair.gram, n.encode_utf8(&mut [0; 4]))));
+                    Box::new(InvertedIndexRangeQuery::new(Bound::Included(term.clone()), end))
+                } else {
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))
+                }
             } else {
-                Box::new(PhraseQuery::new_with_offset(grams.iter().map(|(p, t)| (*p, Term::from_field_text(pair.gram, t))).collect()))
+                Box::new(PhraseQuery::new_with_offset(terms))
             };
             matches.push((Occur::Should, q));
             for (_, w) in &words {
@@ -553,5 +571,76 @@ impl SegmentCollector for SegmentFacets {
             department: names(&self.department, self.department_counts),
             year: self.year_counts.into_iter().map(|(y, n)| (y.to_string(), n)).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::search::parse;
+
+    fn document(id: &str, body: &str) -> IndexedDocument {
+        IndexedDocument {
+            id: id.into(),
+            body: body.into(),
+            kind: "incoming".into(),
+            department: "BGS".into(),
+            year: 2026,
+            ..Default::default()
+        }
+    }
+
+    fn found(index: &SearchIndex, q: &str) -> Vec<String> {
+        let query = parse(q).unwrap();
+        let q = IndexQuery {
+            query: &query,
+            max_rank: 0,
+            only_department: None,
+            also_documents: &[],
+            archived_anywhere: false,
+            kind: None,
+            department: None,
+            state: None,
+            classification: None,
+            year: None,
+            archived: None,
+            limit: 100,
+            offset: 0,
+            skip_twins: false,
+        };
+        let mut ids: Vec<String> = index.search(&q).unwrap().hits.into_iter().map(|h| h.id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Single characters and mixed Chinese and Latin runs, wherever they sit in a run of CJK
+    /// text: the cases the bigram-per-character index must still find.
+    #[test]
+    fn characters_and_mixed_runs_are_found_wherever_they_sit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+        for (id, body) in [
+            ("a", "2026年度预算编制"),
+            ("b", "编制预算2026年"),
+            ("c", "预算 年度 budget"),
+            ("d", "请于2026年底前报送"),
+            ("e", "算"),
+            ("f", "全年2026预算"),
+        ] {
+            index.upsert(&document(id, body)).unwrap();
+        }
+        index.commit(1).unwrap();
+        assert_eq!(found(&index, "年"), ["a", "b", "c", "d", "f"]);
+        assert_eq!(found(&index, "算"), ["a", "b", "c", "e", "f"]);
+        assert_eq!(found(&index, "度"), ["a", "c"]);
+        assert_eq!(found(&index, "2026年"), ["a", "b", "d"]);
+        assert_eq!(found(&index, "年2026"), ["f"]);
+        assert_eq!(found(&index, "年2026预"), ["f"]);
+        assert_eq!(found(&index, "算2026年"), ["b"]);
+        assert_eq!(found(&index, "\"预算 年度\""), ["c"]);
+        assert_eq!(found(&index, "\"年度 budgets\""), ["c"]);
+        assert_eq!(found(&index, "预算编"), ["a"]);
+        assert_eq!(found(&index, "年底"), ["d"]);
+        assert_eq!(found(&index, "2026年 -编制"), ["d"]);
     }
 }

@@ -1,56 +1,88 @@
 //! Tokenizers for Chinese and mixed text.
 //!
 //! Every text field is indexed twice:
-//! - `gram`: each CJK character as a unigram and each pair of neighbours as a bigram, both at
-//!   the character's position, so that any run of CJK characters in a query becomes a phrase of
-//!   bigrams (or one unigram) at consecutive positions and finds exactly the documents that
-//!   contain it. This is the recall field.
-//! - `seg`: words as jieba segments them (search mode), for ranking.
+//! - `gram`: each CJK character that has a CJK neighbour after it gives the bigram of the two,
+//!   and the first and the last character of a run also give themselves (unigrams), each at
+//!   the character's position. A run of two or more CJK characters in a query is then a phrase
+//!   of bigrams at consecutive positions. A run of one character in a query stands for itself:
+//!   inside a longer query it sits against a Latin word or a gap, so in a matching text it
+//!   begins or ends a run and is indexed alone; a query of just one character is a *prefix*
+//!   (every occurrence of a character begins a bigram or is a unigram, so the terms that begin
+//!   with it find every document that contains it; see `SearchIndex::text_query`). This is the
+//!   recall field. About one term per character, not a unigram and a bigram for each, halves
+//!   the work and the postings.
+//! - `seg`: words as jieba segments them (search mode, dictionary only, no HMM), for ranking.
 //!
-//! In both, Latin words and numbers are single tokens (lower-cased and stemmed by the filters
-//! after the tokenizer), and a run of spaces or punctuation takes up one position, so that a
-//! phrase never matches across it.
+//! In both, Latin words and numbers are single tokens, lower-cased and stemmed (English), and a
+//! run of spaces or punctuation takes up one position, so that a phrase never matches across
+//! it. Only Latin words pay for case folding and stemming; CJK tokens are copied as they are.
+//!
+//! The streams reuse one `Token` and its buffer, so tokenizing allocates nothing per token.
 
 use std::sync::LazyLock;
 
+use frostem::{Algorithm, Stemmer};
 use jieba_rs::Jieba;
-use tantivy::tokenizer::{LowerCaser, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer};
+use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 
 use crate::domain::traces::units::is_cjk;
 
-pub const GRAM: &str = "henji_gram";
-pub const GRAM_QUERY: &str = "henji_gram_query";
-pub const SEG: &str = "henji_seg";
+/// The names carry a version: an index made with other rules is of another schema and is
+/// rebuilt, not misread.
+pub const GRAM: &str = "henji_gram_v2";
+pub const GRAM_QUERY: &str = "henji_gram_query_v2";
+pub const SEG: &str = "henji_seg_v2";
 
 /// Loaded once (about 0.2 s); shared by every tokenizer.
 static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 
 /// The analyzers to register on an index, by name.
 pub fn analyzers() -> [(&'static str, TextAnalyzer); 3] {
-    let build = |t: GramTokenizer| TextAnalyzer::builder(t).filter(LowerCaser).filter(Stemmer::default()).build();
     [
-        (GRAM, build(GramTokenizer { query: false })),
-        (GRAM_QUERY, build(GramTokenizer { query: true })),
-        (SEG, TextAnalyzer::builder(JiebaTokenizer).filter(LowerCaser).filter(Stemmer::default()).build()),
+        (GRAM, TextAnalyzer::from(GramTokenizer { query: false })),
+        (
+            GRAM_QUERY,
+            TextAnalyzer::from(GramTokenizer { query: true }),
+        ),
+        (SEG, TextAnalyzer::from(JiebaTokenizer)),
     ]
 }
 
-/// A character that is a word on its own: an ideograph, kana or hangul (not CJK punctuation).
-fn is_cjk_letter(c: char) -> bool {
-    is_cjk(c) && c.is_alphanumeric()
+/// Whether a `gram` query token is a lone CJK character: as the whole query it must be
+/// matched as a prefix, since the index holds a character in the middle of a run only as the
+/// first of a bigram.
+pub fn lone_character(token: &str) -> Option<char> {
+    let mut chars = token.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if kind(c) == Kind::Cjk => Some(c),
+        _ => None,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// A character that is a word on its own: an ideograph, kana or hangul (not CJK
+    /// punctuation).
     Cjk,
     Word,
     Gap,
 }
 
 fn kind(c: char) -> Kind {
-    if is_cjk_letter(c) {
-        Kind::Cjk
-    } else if c.is_alphanumeric() || is_mark(c) {
+    if c.is_ascii() {
+        return if c.is_ascii_alphanumeric() {
+            Kind::Word
+        } else {
+            Kind::Gap
+        };
+    }
+    // The unified ideographs are nearly all of the text; they need no table lookup.
+    if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+        return Kind::Cjk;
+    }
+    if c.is_alphanumeric() {
+        if is_cjk(c) { Kind::Cjk } else { Kind::Word }
+    } else if is_mark(c) {
         Kind::Word
     } else {
         Kind::Gap
@@ -62,117 +94,216 @@ fn is_mark(c: char) -> bool {
     matches!(c as u32, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
 }
 
-/// In index mode every CJK character gives a unigram and, when the next character is CJK too,
-/// a bigram at the same position. In query mode a CJK run gives only its bigrams (or its one
-/// unigram), which is what a phrase query needs.
+/// Writes a Latin word or number into `out` as it is indexed: lower-cased, then stemmed.
+fn normalize_word(word: &str, stemmer: &Stemmer, out: &mut String) {
+    let mut lower = String::new();
+    let folded: &str = if word.is_ascii() {
+        if word.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower.push_str(word);
+            lower.make_ascii_lowercase();
+            &lower
+        } else {
+            word
+        }
+    } else {
+        lower = word.to_lowercase();
+        &lower
+    };
+    out.clear();
+    out.push_str(&stemmer.stem(folded));
+}
+
+fn english() -> Stemmer {
+    Stemmer::new(Algorithm::English)
+}
+
+/// In index mode, a CJK character followed by another gives their bigram, and the first and
+/// last of a run give themselves. In query mode a run gives only its bigrams (or its one
+/// character), which is what a phrase query needs.
 #[derive(Clone)]
 pub struct GramTokenizer {
     query: bool,
 }
 
 impl Tokenizer for GramTokenizer {
-    type TokenStream<'a> = VecTokenStream;
+    type TokenStream<'a> = GramStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        VecTokenStream::new(gram_tokens(text, self.query))
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> GramStream<'a> {
+        GramStream {
+            text,
+            at: 0,
+            query: self.query,
+            previous_is_cjk: false,
+            position: 0,
+            emitted: false,
+            pending: None,
+            token: Token::default(),
+            stemmer: english(),
+        }
     }
 }
 
-fn gram_tokens(text: &str, query: bool) -> Vec<Token> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let end_of = |i: usize| chars.get(i + 1).map_or(text.len(), |c| c.0);
-    let mut tokens = Vec::new();
-    let mut position = 0;
-    let mut i = 0;
-    while i < chars.len() {
-        let (at, c) = chars[i];
-        match kind(c) {
-            Kind::Cjk => {
-                let next_is_cjk = chars.get(i + 1).is_some_and(|n| kind(n.1) == Kind::Cjk);
-                let previous_is_cjk = i > 0 && kind(chars[i - 1].1) == Kind::Cjk;
-                if !query || (!next_is_cjk && !previous_is_cjk) {
-                    tokens.push(token(text, at, end_of(i), position));
+pub struct GramStream<'a> {
+    text: &'a str,
+    /// Byte offset of the next character to look at.
+    at: usize,
+    query: bool,
+    previous_is_cjk: bool,
+    position: usize,
+    emitted: bool,
+    /// The bigram (from, to, position) that follows the unigram of a run's first character.
+    pending: Option<(usize, usize, usize)>,
+    token: Token,
+    stemmer: Stemmer,
+}
+
+impl GramStream<'_> {
+    fn char_at(&self, at: usize) -> Option<char> {
+        self.text.get(at..).and_then(|rest| rest.chars().next())
+    }
+
+    fn set(&mut self, from: usize, to: usize, position: usize) {
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.position = position;
+        self.token.position_length = 1;
+        self.token.text.clear();
+        self.token.text.push_str(&self.text[from..to]);
+        self.emitted = true;
+    }
+}
+
+impl TokenStream for GramStream<'_> {
+    fn advance(&mut self) -> bool {
+        if let Some((from, to, position)) = self.pending.take() {
+            self.set(from, to, position);
+            return true;
+        }
+        while let Some(c) = self.char_at(self.at) {
+            let from = self.at;
+            let after = from + c.len_utf8();
+            match kind(c) {
+                Kind::Cjk => {
+                    let next = self.char_at(after).filter(|n| kind(*n) == Kind::Cjk);
+                    let position = self.position;
+                    let bigram = next.map(|n| (from, after + n.len_utf8(), position));
+                    // A query's runs of two or more are phrases of bigrams only.
+                    let alone = if self.query {
+                        next.is_none() && !self.previous_is_cjk
+                    } else {
+                        next.is_none() || !self.previous_is_cjk
+                    };
+                    self.position += 1;
+                    self.previous_is_cjk = true;
+                    self.at = after;
+                    if alone {
+                        self.set(from, after, position);
+                        self.pending = bigram;
+                        return true;
+                    }
+                    if let Some((from, to, position)) = bigram {
+                        self.set(from, to, position);
+                        return true;
+                    }
                 }
-                if next_is_cjk {
-                    tokens.push(token(text, at, end_of(i + 1), position));
+                Kind::Word => {
+                    let mut to = after;
+                    while let Some(n) = self.char_at(to).filter(|n| kind(*n) == Kind::Word) {
+                        to += n.len_utf8();
+                    }
+                    let position = self.position;
+                    self.set(from, to, position);
+                    normalize_word(&self.text[from..to], &self.stemmer, &mut self.token.text);
+                    self.position += 1;
+                    self.previous_is_cjk = false;
+                    self.at = to;
+                    return true;
                 }
-                position += 1;
-                i += 1;
-            }
-            Kind::Word => {
-                let mut j = i;
-                while j + 1 < chars.len() && kind(chars[j + 1].1) == Kind::Word {
-                    j += 1;
-                }
-                tokens.push(token(text, at, end_of(j), position));
-                position += 1;
-                i = j + 1;
-            }
-            Kind::Gap => {
-                while i < chars.len() && kind(chars[i].1) == Kind::Gap {
-                    i += 1;
-                }
-                // Leading gaps take no position, so a query's first token sits at 0.
-                if !tokens.is_empty() {
-                    position += 1;
+                Kind::Gap => {
+                    let mut to = after;
+                    while let Some(n) = self.char_at(to).filter(|n| kind(*n) == Kind::Gap) {
+                        to += n.len_utf8();
+                    }
+                    self.at = to;
+                    self.previous_is_cjk = false;
+                    // Leading gaps take no position, so a query's first token sits at 0.
+                    if self.emitted {
+                        self.position += 1;
+                    }
                 }
             }
         }
+        false
     }
-    tokens
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
 }
 
-fn token(text: &str, from: usize, to: usize, position: usize) -> Token {
-    Token { offset_from: from, offset_to: to, position, text: text[from..to].to_owned(), position_length: 1 }
-}
-
-/// jieba's search-mode segmentation, without the whitespace and punctuation it emits.
+/// jieba's search-mode segmentation (dictionary words and the shorter dictionary words inside
+/// long ones, so that 预算 ranks a text that has 年度预算; no HMM guessing at unknown words),
+/// without the whitespace and punctuation it emits.
 #[derive(Clone)]
 pub struct JiebaTokenizer;
 
 impl Tokenizer for JiebaTokenizer {
-    type TokenStream<'a> = VecTokenStream;
+    type TokenStream<'a> = JiebaStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let tokens = JIEBA
-            .cut_for_search(text, true)
-            .into_iter()
-            .filter(|t| t.word.chars().any(char::is_alphanumeric))
-            .enumerate()
-            .map(|(position, t)| Token { offset_from: t.byte_start, offset_to: t.byte_end, position, text: t.word.to_owned(), position_length: 1 })
-            .collect();
-        VecTokenStream::new(tokens)
-    }
-}
-
-pub struct VecTokenStream {
-    tokens: Vec<Token>,
-    /// One past the current token; 0 before the first `advance`.
-    next: usize,
-}
-
-impl VecTokenStream {
-    fn new(tokens: Vec<Token>) -> Self {
-        Self { tokens, next: 0 }
-    }
-}
-
-impl TokenStream for VecTokenStream {
-    fn advance(&mut self) -> bool {
-        if self.next < self.tokens.len() {
-            self.next += 1;
-            true
-        } else {
-            false
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> JiebaStream<'a> {
+        JiebaStream {
+            words: JIEBA.cut_for_search(text, false).into_iter(),
+            position: 0,
+            token: Token::default(),
+            stemmer: english(),
         }
+    }
+}
+
+pub struct JiebaStream<'a> {
+    words: std::vec::IntoIter<jieba_rs::Token<'a>>,
+    position: usize,
+    token: Token,
+    stemmer: Stemmer,
+}
+
+impl TokenStream for JiebaStream<'_> {
+    fn advance(&mut self) -> bool {
+        for word in self.words.by_ref() {
+            if word.word.chars().all(|c| kind(c) == Kind::Gap) {
+                continue;
+            }
+            self.token.offset_from = word.byte_start;
+            self.token.offset_to = word.byte_end;
+            self.token.position = self.position;
+            self.token.position_length = 1;
+            if word
+                .word
+                .chars()
+                .next()
+                .is_some_and(|c| kind(c) == Kind::Cjk)
+            {
+                self.token.text.clear();
+                self.token.text.push_str(word.word);
+            } else {
+                normalize_word(word.word, &self.stemmer, &mut self.token.text);
+            }
+            self.position += 1;
+            return true;
+        }
+        false
     }
 
     fn token(&self) -> &Token {
-        &self.tokens[self.next.saturating_sub(1)]
+        &self.token
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next.saturating_sub(1)]
+        &mut self.token
     }
 }
 
@@ -181,7 +312,11 @@ mod tests {
     use super::*;
 
     fn run(name: &str, text: &str) -> Vec<(String, usize)> {
-        let mut analyzer = analyzers().into_iter().find(|(n, _)| *n == name).map(|(_, a)| a).unwrap();
+        let mut analyzer = analyzers()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| a)
+            .unwrap();
         let mut stream = analyzer.token_stream(text);
         let mut out = vec![];
         while stream.advance() {
@@ -195,25 +330,88 @@ mod tests {
     }
 
     #[test]
-    fn index_mode_gives_unigrams_and_bigrams_at_each_position() {
+    fn index_mode_gives_a_bigram_per_character_and_the_ends_of_a_run_alone() {
         assert_eq!(
             run(GRAM, "年度预算，Budgets 2026年"),
-            owned(&[("年", 0), ("年度", 0), ("度", 1), ("度预", 1), ("预", 2), ("预算", 2), ("算", 3), ("budget", 5), ("2026", 7), ("年", 8)])
+            owned(&[
+                ("年", 0),
+                ("年度", 0),
+                ("度预", 1),
+                ("预算", 2),
+                ("算", 3),
+                ("budget", 5),
+                ("2026", 7),
+                ("年", 8)
+            ])
         );
+        assert_eq!(run(GRAM, "“预”"), owned(&[("预", 0)]));
     }
 
     #[test]
     fn query_mode_gives_the_bigrams_of_a_run_or_its_one_character() {
-        assert_eq!(run(GRAM_QUERY, "预算编"), owned(&[("预算", 0), ("算编", 1)]));
+        assert_eq!(
+            run(GRAM_QUERY, "预算编"),
+            owned(&[("预算", 0), ("算编", 1)])
+        );
         assert_eq!(run(GRAM_QUERY, "预"), owned(&[("预", 0)]));
         assert_eq!(run(GRAM_QUERY, "2026年"), owned(&[("2026", 0), ("年", 1)]));
         assert_eq!(run(GRAM_QUERY, "“预算”"), owned(&[("预算", 0)]));
+        assert_eq!(run(GRAM_QUERY, "预算 年"), owned(&[("预算", 0), ("年", 3)]));
     }
 
     #[test]
-    fn jieba_segments_words_without_punctuation() {
-        let words: Vec<String> = run(SEG, "关于做好年度预算编制工作的通知。").into_iter().map(|(w, _)| w).collect();
-        assert!(words.contains(&"预算".to_owned()) && words.contains(&"通知".to_owned()), "{words:?}");
-        assert!(!words.iter().any(|w| w == "。"));
+    fn every_occurrence_of_a_character_starts_an_indexed_term() {
+        let text = "关于做好年度预算编制工作的通知。预算Q3年";
+        let terms: Vec<String> = run(GRAM, text).into_iter().map(|(t, _)| t).collect();
+        for c in text.chars().filter(|c| kind(*c) == Kind::Cjk) {
+            let at_run_starts = text
+                .match_indices(c)
+                .filter(|(at, _)| {
+                    text[..*at]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|p| kind(p) != Kind::Cjk)
+                })
+                .count();
+            let middles = text.matches(c).count() - at_run_starts;
+            let beginning_with_c: Vec<&String> =
+                terms.iter().filter(|t| t.starts_with(c)).collect();
+            assert!(
+                beginning_with_c.len() >= middles + at_run_starts,
+                "{c}: {beginning_with_c:?}"
+            );
+            // At the start of a run (next to a Latin word or a gap) it is there alone.
+            if at_run_starts > 0 {
+                assert!(
+                    beginning_with_c.iter().any(|t| t.chars().count() == 1),
+                    "{c}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lone_characters_are_single_cjk_letters() {
+        assert_eq!(lone_character("预"), Some('预'));
+        assert_eq!(lone_character("预算"), None);
+        assert_eq!(lone_character("a"), None);
+        assert_eq!(lone_character("。"), None);
+    }
+
+    #[test]
+    fn latin_words_are_folded_and_stemmed_and_cjk_words_kept() {
+        let words: Vec<String> = run(SEG, "关于做好年度预算编制工作的通知。Reports")
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        assert!(
+            words.contains(&"预算".to_owned()) && words.contains(&"通知".to_owned()),
+            "{words:?}"
+        );
+        assert!(words.contains(&"report".to_owned()), "{words:?}");
+        assert!(
+            !words.iter().any(|w| w == "。" || w.trim().is_empty()),
+            "{words:?}"
+        );
     }
 }
