@@ -58,10 +58,22 @@ struct ManifestPass {
     sealed_fields: HashMap<(String, String), Sha256Digest>,
 }
 
+/// The path's document and revision ids, if it is a manifest's (`revisions/<doc>/<rev>.json`).
+fn manifest_ids(object: &str) -> Option<(DocumentId, RevisionId)> {
+    let names = object.split('/').collect::<Vec<_>>();
+    match (names.first(), names.get(1), names.get(2), names.get(3)) {
+        (Some(&"revisions"), Some(doc), Some(file), None) => Some((doc.parse().ok()?, file.strip_suffix(".json")?.parse().ok()?)),
+        _ => None,
+    }
+}
+
 /// Objects up to this size are read whole when hashed.
 const SMALL_OBJECT: u64 = 1 << 20;
 
-/// How many blobs are hashed at once: one per core keeps both busy while one waits on I/O.
+/// How many listed objects go to one task.
+const HASH_GROUP: usize = 64;
+
+/// How many groups of blobs are hashed at once: one per core keeps both busy while one waits on I/O.
 const PARALLEL_HASHES: usize = 2;
 
 impl Henji {
@@ -69,47 +81,51 @@ impl Henji {
     pub async fn fixity(&self) -> ServiceResult<(FixityReport, HashSet<Sha256Digest>)> {
         let mut report = FixityReport::default();
         let mut seen = HashSet::new();
+        // Listed objects go in groups, a task each, so hashing runs on both cores; the small
+        // ones of a group are read and hashed in one blocking call.
         let mut checks = self
             .blobs
             .list("blobs/sha256")
-            .map(|entry| {
-                // A task each, so the hashing itself runs on both cores, not just the reads.
+            .chunks(HASH_GROUP)
+            .map(|entries| {
                 let henji = self.clone();
                 async move {
-                    let (path, size) = entry?;
-                    let outcome = tokio::spawn(async move {
-                        let outcome = henji.hash_object(&path, size).await;
-                        (path, outcome)
+                    let entries = entries.into_iter().collect::<Result<Vec<_>, _>>()?;
+                    tokio::spawn(async move {
+                        let (small, large): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(_, size)| *size <= SMALL_OBJECT);
+                        let small = small.into_iter().map(|(path, _)| path).collect();
+                        let mut outcomes: Vec<_> = henji.blobs.hash_small(small).await.into_iter().map(|(path, r)| (path, r.map_err(ServiceError::from))).collect();
+                        for (path, _) in large {
+                            let outcome = henji.hash_object(&path).await;
+                            outcomes.push((path, outcome));
+                        }
+                        outcomes
                     })
                     .await
-                    .map_err(|e| ServiceError::Internal(format!("fixity: {e}")))?;
-                    Ok::<_, ServiceError>(outcome)
+                    .map_err(|e| ServiceError::Internal(format!("fixity: {e}")))
                 }
             })
             .buffer_unordered(PARALLEL_HASHES);
-        while let Some(result) = checks.next().await {
-            let (path, outcome) = result?;
-            report.blobs_checked += 1;
-            let name = path.filename().unwrap_or_default().to_owned();
-            match (outcome, name.parse::<Sha256Digest>()) {
-                (Ok((digest, size)), Ok(expected)) if digest == expected && crate::resources::blob_store::blob_path(&expected) == path => {
-                    report.bytes_checked += size;
-                    seen.insert(expected);
+        while let Some(group) = checks.next().await {
+            for (path, outcome) in group? {
+                report.blobs_checked += 1;
+                let name = path.filename().unwrap_or_default().to_owned();
+                match (outcome, name.parse::<Sha256Digest>()) {
+                    (Ok((digest, size)), Ok(expected)) if digest == expected && crate::resources::blob_store::blob_path(&expected) == path => {
+                        report.bytes_checked += size;
+                        seen.insert(expected);
+                    }
+                    (Ok((digest, _)), _) => report.bad.push(BadObject { object: path.to_string(), problem: format!("content hashes to {digest}") }),
+                    (Err(e), _) => report.bad.push(BadObject { object: path.to_string(), problem: format!("unreadable: {e}") }),
                 }
-                (Ok((digest, _)), _) => report.bad.push(BadObject { object: path.to_string(), problem: format!("content hashes to {digest}") }),
-                (Err(e), _) => report.bad.push(BadObject { object: path.to_string(), problem: format!("unreadable: {e}") }),
             }
         }
         report.bad.sort_by(|a, b| a.object.cmp(&b.object));
         Ok((report, seen))
     }
 
-    async fn hash_object(&self, path: &object_store::path::Path, listed_size: u64) -> ServiceResult<(Sha256Digest, u64)> {
-        // A small file is read in one go: a reader task would cost more than it saves.
-        if listed_size <= SMALL_OBJECT {
-            let bytes = self.blobs.get_path_bytes(path).await?;
-            return Ok((Sha256Digest::from_hasher(Sha256::new_with_prefix(&bytes)), bytes.len() as u64));
-        }
+    /// A large object: read ahead while it is hashed.
+    async fn hash_object(&self, path: &object_store::path::Path) -> ServiceResult<(Sha256Digest, u64)> {
         let mut stream = self.blobs.get_path(path).await?;
         // The next pieces are read while this one is hashed.
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
@@ -135,62 +151,66 @@ impl Henji {
     /// them; the blobs they name are collected for the caller to look for.
     async fn read_manifests(&self) -> ServiceResult<ManifestPass> {
         let mut pass = ManifestPass::default();
+        // In groups, a task each, read in one blocking call per group where the store is a
+        // local folder; groups are taken in order.
         let mut fetches = self
             .blobs
             .list("revisions")
-            .map(|entry| {
+            .chunks(HASH_GROUP)
+            .map(|entries| {
                 let store = self.blobs.clone();
                 async move {
-                    let (path, _) = entry?;
-                    let object = path.to_string();
-                    let names = object.split('/').collect::<Vec<_>>();
-                    let ids = match (names.get(1), names.get(2)) {
-                        (Some(doc), Some(file)) => match (doc.parse::<DocumentId>(), file.strip_suffix(".json").map(str::parse::<RevisionId>)) {
-                            (Ok(d), Some(Ok(r))) => Some((d, r)),
-                            _ => None,
-                        },
-                        _ => None,
-                    };
-                    let Some((doc_id, rev_id)) = ids else { return Ok::<_, ServiceError>((object, None)) };
-                    let bytes = tokio::spawn(async move { store.get_manifest(&doc_id, &rev_id).await }).await.map_err(|e| ServiceError::Internal(format!("verify: {e}")))?;
-                    Ok((object, Some((doc_id, rev_id, bytes))))
+                    let entries = entries.into_iter().collect::<Result<Vec<_>, _>>()?;
+                    let named: Vec<(String, Option<(DocumentId, RevisionId)>)> = entries.into_iter().map(|(path, _)| (path.to_string(), manifest_ids(&path.to_string()))).collect();
+                    let paths = named.iter().filter_map(|(_, ids)| ids.as_ref().map(|(d, r)| crate::resources::blob_store::manifest_path(d, r))).collect();
+                    let mut read = tokio::spawn(async move { store.read_small(paths, <[u8]>::to_vec).await }).await.map_err(|e| ServiceError::Internal(format!("verify: {e}")))?.into_iter();
+                    let fetched: Vec<_> = named
+                        .into_iter()
+                        .map(|(object, ids)| {
+                            let with_bytes = ids.and_then(|(d, r)| read.next().map(|(_, bytes)| (d, r, bytes)));
+                            (object, with_bytes)
+                        })
+                        .collect();
+                    Ok::<_, ServiceError>(fetched)
                 }
             })
-            .buffered(16);
-        while let Some(fetched) = fetches.try_next().await? {
-            pass.checked += 1;
-            let (object, Some((doc_id, rev_id, bytes))) = fetched else {
-                pass.bad.push(BadObject { object: fetched.0, problem: "not a revision manifest path".into() });
-                continue;
-            };
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(e) => {
-                    pass.bad.push(BadObject { object, problem: format!("unreadable: {e}") });
+            .buffered(PARALLEL_HASHES);
+        while let Some(group) = fetches.try_next().await? {
+            for fetched in group {
+                pass.checked += 1;
+                let (object, Some((doc_id, rev_id, bytes))) = fetched else {
+                    pass.bad.push(BadObject { object: fetched.0, problem: "not a revision manifest path".into() });
+                    continue;
+                };
+                let bytes = match bytes {
+                    Ok(b) => b,
+                    Err(e) => {
+                        pass.bad.push(BadObject { object, problem: format!("unreadable: {e}") });
+                        continue;
+                    }
+                };
+                if RevisionId::of_manifest(&bytes) != rev_id {
+                    pass.bad.push(BadObject { object, problem: "revision id does not re-derive from the manifest bytes".into() });
                     continue;
                 }
-            };
-            if RevisionId::of_manifest(&bytes) != rev_id {
-                pass.bad.push(BadObject { object, problem: "revision id does not re-derive from the manifest bytes".into() });
-                continue;
-            }
-            let manifest = match RevisionManifest::parse(&bytes) {
-                Ok(m) => m,
-                Err(e) => {
-                    pass.bad.push(BadObject { object, problem: e.to_string() });
-                    continue;
+                let manifest = match RevisionManifest::parse(&bytes) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        pass.bad.push(BadObject { object, problem: e.to_string() });
+                        continue;
+                    }
+                };
+                if manifest.document != doc_id {
+                    pass.bad.push(BadObject { object: object.clone(), problem: format!("manifest names document {}", manifest.document) });
                 }
-            };
-            if manifest.document != doc_id {
-                pass.bad.push(BadObject { object: object.clone(), problem: format!("manifest names document {}", manifest.document) });
+                for digest in manifest.blobs() {
+                    pass.references.push((object.clone(), digest));
+                }
+                if !manifest.sealed_fields.is_empty() {
+                    pass.sealed_fields.insert((doc_id.to_string(), rev_id.to_string()), fields_digest(&manifest.sealed_fields));
+                }
+                pass.manifests.insert((doc_id.to_string(), rev_id.to_string()), manifest.parent.map(|p| p.to_string()));
             }
-            for digest in manifest.blobs() {
-                pass.references.push((object.clone(), digest));
-            }
-            if !manifest.sealed_fields.is_empty() {
-                pass.sealed_fields.insert((doc_id.to_string(), rev_id.to_string()), fields_digest(&manifest.sealed_fields));
-            }
-            pass.manifests.insert((doc_id.to_string(), rev_id.to_string()), manifest.parent.map(|p| p.to_string()));
         }
         Ok(pass)
     }
@@ -198,7 +218,15 @@ impl Henji {
     /// The full check behind `henji verify`.
     pub async fn verify(&self) -> ServiceResult<VerifyReport> {
         // Blobs and manifests are read at the same time; manifests several at once, in order.
-        let (fixity, manifest_pass, chain) = tokio::try_join!(self.fixity(), self.read_manifests(), self.verify_audit_chain())?;
+        // Three tasks, not one joined future: each does real work (parsing manifests, hashing
+        // the audit chain) and would otherwise wait for the others' turns on one thread.
+        let joined = |e: tokio::task::JoinError| ServiceError::Internal(format!("verify: {e}"));
+        let (henji_a, henji_b) = (self.clone(), self.clone());
+        let manifests = tokio::spawn(async move { henji_a.read_manifests().await });
+        let chain = tokio::spawn(async move { henji_b.verify_audit_chain().await });
+        let fixity = self.fixity().await?;
+        let manifest_pass = manifests.await.map_err(joined)??;
+        let chain = chain.await.map_err(joined)??;
         let (fixity, blobs) = fixity;
         // Blobs an archive disposal deleted on purpose: their tombstone keeps the digests.
         let disposed: HashSet<String> = crate::resources::catalog::documents::disposed_blobs(&mut *self.catalog.reader().acquire().await?).await?.into_iter().collect();
