@@ -190,7 +190,7 @@ async fn main() {
         let count = set.len();
         reset_peak_rss();
         let started = Instant::now();
-        let bytes = consume(henji.package_stream(who.clone(), set.into_iter().map(Bag::Record).collect())).await;
+        let bytes = consume(henji.package_stream(who.clone(), set.into_iter().map(Bag::Record).collect(), None)).await;
         let secs = started.elapsed().as_secs_f64();
         println!(
             "package, {label}: {count} bags, {:.1} MB in {secs:.2} s = {:.0} MB/s ({:.0} bags/s), peak RSS {:.0} MiB",

@@ -204,6 +204,11 @@ pub struct ExportArgs {
     /// The zip to write (one BagIt bag per record, each in a folder named by its archive number).
     #[arg(long)]
     pub out: PathBuf,
+    /// For records with sealed content: the key-encryption key (an id in this keyring, held by
+    /// the receiving installation too) that wraps each document's data key in the package.
+    /// By default, the key that wraps it here.
+    #[arg(long, value_name = "KEK_ID")]
+    pub transfer_key: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -432,7 +437,7 @@ async fn export(args: ExportArgs) -> Result<ExitCode, String> {
     let count = records.len();
     let partial = args.out.with_extension("zip.partial");
     let mut file = tokio::fs::File::create(&partial).await.map_err(|e| format!("{}: {e}", partial.display()))?;
-    let mut stream = henji.package_stream(who, records.into_iter().map(Bag::Record).collect());
+    let mut stream = henji.package_stream(who, records.into_iter().map(Bag::Record).collect(), args.transfer_key.clone());
     let mut bytes = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("export stopped: {e}"))?;

@@ -192,6 +192,13 @@ impl BlobSealer {
     pub fn new(key: &SecretKey, place: &Place<'_>) -> Self {
         let mut prefix = [0u8; 8];
         rand::rng().fill_bytes(&mut prefix);
+        Self::with_prefix(key, place, prefix)
+    }
+
+    /// A sealer that repeats an earlier sealing of the same plaintext byte for byte: the same
+    /// key, place and nonce prefix (read from that sealing's header with `blob_prefix`). Used
+    /// only to re-create a sealed blob another installation made, never to seal new content.
+    pub fn with_prefix(key: &SecretKey, place: &Place<'_>, prefix: [u8; 8]) -> Self {
         Self { cipher: key.cipher(), aad: place.associated_data(), prefix, index: 0, pending: chunk_buffer(), header_sent: false }
     }
 
@@ -240,6 +247,16 @@ impl BlobSealer {
         out.push(chunk);
         out
     }
+}
+
+/// The nonce prefix in the header of a sealed blob (its first `BLOB_HEADER_BYTES` bytes).
+pub fn blob_prefix(header: &[u8]) -> Result<[u8; 8], SealError> {
+    if header.len() != BLOB_HEADER_BYTES || &header[..4] != MAGIC || header[4..8] != (BLOB_CHUNK_BYTES as u32).to_be_bytes() {
+        return Err(SealError::Malformed);
+    }
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&header[8..16]);
+    Ok(prefix)
 }
 
 /// Opens a stream sealed by `BlobSealer`: feed sealed bytes, take plaintext pieces out;
@@ -404,5 +421,25 @@ mod tests {
         let key = SecretKey::generate();
         let place = Place::Blob { document: "D", base: "root", role: BlobRole::Body };
         assert_ne!(seal_in_pieces(&key, &place, b"same", 10), seal_in_pieces(&key, &place, b"same", 10));
+    }
+
+    #[test]
+    fn a_sealing_repeats_byte_for_byte_only_with_its_own_prefix_key_and_place() {
+        let key = SecretKey::generate();
+        let place = Place::Blob { document: "D", base: "root", role: BlobRole::Attachment };
+        let data = vec![7u8; BLOB_CHUNK_BYTES + 3];
+        let sealed = seal_in_pieces(&key, &place, &data, 5000);
+        let prefix = blob_prefix(&sealed[..BLOB_HEADER_BYTES]).unwrap();
+        let again = |key: &SecretKey, place: &Place<'_>| {
+            let mut s = BlobSealer::with_prefix(key, place, prefix);
+            let mut out = s.push(&data).concat();
+            out.extend(s.finish().concat());
+            out
+        };
+        assert_eq!(again(&key, &place), sealed);
+        assert_ne!(again(&SecretKey::generate(), &place), sealed);
+        assert_ne!(again(&key, &Place::Blob { document: "E", base: "root", role: BlobRole::Attachment }), sealed);
+        assert_eq!(blob_prefix(&sealed[..BLOB_HEADER_BYTES - 1]), Err(SealError::Malformed));
+        assert_eq!(blob_prefix(&sealed[BLOB_HEADER_BYTES..2 * BLOB_HEADER_BYTES]), Err(SealError::Malformed));
     }
 }

@@ -113,16 +113,26 @@ async fn get_record(State(henji): State<Henji>, user: CurrentUser, ApiPath(archi
     Ok(Json(ArchiveRecordView::from_row(row, &now())?))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PackageQuery {
+    /// For a record with sealed content: the key-encryption key (an id of this installation's
+    /// keyring, held by the receiving installation too) that wraps the document's data key in
+    /// `henji-sealing.json`. By default, the key that wraps it here.
+    transfer_key: Option<String>,
+}
+
 /// The record as a BagIt bag in a zip, streamed: body, attachments, every revision manifest,
 /// the traces as HTML, opinions with their handwriting, the trail and the metadata.
-#[utoipa::path(get, path = "/api/v1/archive/{archive_no}/package", tag = "archive", security(("bearer" = [])), params(("archive_no" = String, Path)),
-    responses((status = 200, content_type = "application/zip", body = Vec<u8>), (status = 404, body = Problem), (status = 410, body = Problem)))]
-async fn get_package(State(henji): State<Henji>, user: CurrentUser, ApiPath(archive_no): ApiPath<String>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/api/v1/archive/{archive_no}/package", tag = "archive", security(("bearer" = [])), params(("archive_no" = String, Path), PackageQuery),
+    responses((status = 200, content_type = "application/zip", body = Vec<u8>), (status = 404, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)))]
+async fn get_package(State(henji): State<Henji>, user: CurrentUser, ApiPath(archive_no): ApiPath<String>, ApiQuery(q): ApiQuery<PackageQuery>) -> ApiResult<Response> {
     let record = henji.archive_record(&user.principal, &archive_no).await?;
     // Checked before the first byte goes out, so a refusal is a problem document, not a
     // broken zip.
-    let plan = henji.bag_plan(&user.principal, &record).await?;
-    let stream = henji.package_stream(user.principal.clone(), vec![Bag::Planned(plan)]);
+    let plan = henji.bag_plan(&user.principal, &record, q.transfer_key.as_deref()).await?;
+    let stream = henji.package_stream(user.principal.clone(), vec![Bag::Planned(plan)], None);
     let mut response = Response::new(Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string()))));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));

@@ -169,6 +169,11 @@ impl BlobStore {
         Ok((size, result_stream(result)))
     }
 
+    /// The first `len` bytes of a blob (the header of a sealed one).
+    pub async fn get_head(&self, digest: &Sha256Digest, len: u64) -> StoreResult<Bytes> {
+        self.store.get_range(&blob_path(digest), 0..len).await.map_err(|e| not_found(e, digest))
+    }
+
     /// A whole blob; only for blobs known to be small (text bodies bounded by the body limit).
     pub async fn get_bytes(&self, digest: &Sha256Digest) -> StoreResult<Bytes> {
         let result = self.store.get(&blob_path(digest)).await.map_err(|e| not_found(e, digest))?;

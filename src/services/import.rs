@@ -9,6 +9,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,17 +19,22 @@ use tokio::sync::mpsc;
 use zip::ZipArchive;
 
 use super::archive::ArchiveRecordView;
-use super::packages::PACKAGE_FORMAT;
+use super::keys::KeyService;
+use super::opinions::OPINION_BASE;
+use super::packages::{PACKAGE_FORMAT, PackageSealing, SEALING_FILE, SEALING_FORMAT};
+use super::sealed::{SealedFields, open_fields};
 use super::{Henji, ServiceError, ServiceResult, now};
 use crate::domain::archive::{self, Retention};
 use crate::domain::bagit;
 use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
 use crate::domain::manifest::RevisionManifest;
 use crate::domain::people::{Classification, Principal, Role, Urgency};
+use crate::domain::sealing::{self, BlobRole, BlobSealer, Place, SecretKey};
 use crate::domain::routing::StepPlan;
 use crate::resources::catalog::archive::{self as archive_rows, ArchiveRow};
 use super::documents::revision_row;
 use crate::resources::catalog::documents::{self as doc_rows, DocumentRow, NewBlobReference};
+use crate::resources::catalog::keys as key_rows;
 use crate::resources::catalog::people::{DepartmentRow, department_exists, insert_department};
 use crate::resources::catalog::routing::{self as route_rows, OpinionRow, RouteRow, TaskRow};
 
@@ -146,6 +153,52 @@ struct CheckedBag {
     trail: PkgTrail,
     /// Payload files holding blob content, by the digest the manifests name them by.
     blobs: BTreeMap<Sha256Digest, String>,
+    /// The document's data key and how each sealed file was sealed, when it has sealed content.
+    sealing: Option<CarriedSealing>,
+}
+
+/// Sealed content as a package carries it: the plaintext in the payload, and what it takes to
+/// seal it again to the very bytes the manifests name.
+struct CarriedSealing {
+    key: SecretKey,
+    /// By payload path.
+    files: BTreeMap<String, SealSpec>,
+}
+
+struct SealSpec {
+    digest: Sha256Digest,
+    role: BlobRole,
+    base: String,
+    prefix: [u8; 8],
+}
+
+impl CarriedSealing {
+    /// Reads `henji-sealing.json` and opens the data key it carries with this keyring.
+    fn read(file: &str, bytes: &[u8], document: &DocumentId, keys: &KeyService) -> ServiceResult<Self> {
+        let carried: PackageSealing = parse_json(file, bytes)?;
+        if carried.format != SEALING_FORMAT || carried.document != document.to_string() {
+            return Err(bad_file(file, format!("is not the {SEALING_FORMAT} record of document {document}")));
+        }
+        let key = keys.unwrap_carried(&carried.document, &carried.kek, &carried.wrapped_data_key).map_err(|e| {
+            let why = match e {
+                ServiceError::Unavailable(_) => format!("the document's data key is wrapped by key-encryption key {:?}, which this installation's keyring does not hold; add it to HENJI_KEYS or the key file (not last, or it becomes the active key) and import again", carried.kek),
+                _ => format!("the document's data key does not open with this installation's key {:?}: the package was altered, or that id names another key here", carried.kek),
+            };
+            bad_file(file, why)
+        })?;
+        let mut files = BTreeMap::new();
+        for f in carried.files {
+            let digest = f.sealed_sha256.parse().map_err(|_| bad_file(file, format!("{}: sealed_sha256 is not a SHA-256 digest", f.path)))?;
+            let role = BlobRole::parse(&f.role).ok_or_else(|| bad_file(file, format!("{}: role {:?} is not body or attachment", f.path, f.role)))?;
+            let prefix = hex::decode(&f.header).ok().and_then(|h| sealing::blob_prefix(&h).ok()).ok_or_else(|| bad_file(file, format!("{}: header is not a sealed blob's header", f.path)))?;
+            files.insert(f.path, SealSpec { digest, role, base: f.base, prefix });
+        }
+        Ok(Self { key, files })
+    }
+
+    fn sealer(&self, document: &str, spec: &SealSpec) -> BlobSealer {
+        BlobSealer::with_prefix(&self.key, &Place::Blob { document, base: &spec.base, role: spec.role }, spec.prefix)
+    }
 }
 
 fn bad_file(path: &str, detail: impl Into<String>) -> ServiceError {
@@ -159,19 +212,32 @@ fn open_zip(path: &Path) -> ServiceResult<ZipArchive<File>> {
 
 /// SHA-256 and size of one zip entry, read in pieces.
 fn hash_entry(zip: &mut ZipArchive<File>, name: &str) -> ServiceResult<(String, u64)> {
-    let mut entry = zip.by_name(name).map_err(|_| bad_file(name, "is listed in a manifest but missing from the package"))?;
     let mut hasher = Sha256::new();
+    let total = read_entry(zip, name, |piece| hasher.update(piece))?;
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// SHA-256 of a payload file as `sealer` seals it.
+fn hash_sealed_entry(zip: &mut ZipArchive<File>, name: &str, mut sealer: BlobSealer) -> ServiceResult<Sha256Digest> {
+    let mut hasher = Sha256::new();
+    read_entry(zip, name, |piece| sealer.push(piece).iter().for_each(|p| hasher.update(p)))?;
+    sealer.finish().iter().for_each(|p| hasher.update(p));
+    Ok(Sha256Digest::from_hasher(hasher))
+}
+
+/// Feeds one zip entry to `f` in pieces; returns its size.
+fn read_entry(zip: &mut ZipArchive<File>, name: &str, mut f: impl FnMut(&[u8])) -> ServiceResult<u64> {
+    let mut entry = zip.by_name(name).map_err(|_| bad_file(name, "is listed in a manifest but missing from the package"))?;
     let mut buf = vec![0u8; PIECE];
     let mut total = 0u64;
     loop {
         let n = entry.read(&mut buf).map_err(|e| bad_file(name, format!("cannot be read from the zip: {e}")))?;
         if n == 0 {
-            break;
+            return Ok(total);
         }
-        hasher.update(&buf[..n]);
+        f(&buf[..n]);
         total += n as u64;
     }
-    Ok((hex::encode(hasher.finalize()), total))
 }
 
 fn read_small(zip: &mut ZipArchive<File>, name: &str) -> ServiceResult<Vec<u8>> {
@@ -212,7 +278,7 @@ pub fn bag_roots(zip_path: &Path) -> ServiceResult<Vec<String>> {
 }
 
 /// Checks one bag completely; nothing is written. Runs on a blocking thread.
-fn check_bag(zip_path: &Path, root: &str) -> ServiceResult<CheckedBag> {
+fn check_bag(zip_path: &Path, root: &str, keys: &KeyService) -> ServiceResult<CheckedBag> {
     let mut zip = open_zip(zip_path)?;
     let at = |p: &str| format!("{root}/{p}");
     let bagit_txt = String::from_utf8(read_small(&mut zip, &at(bagit::BAGIT))?).map_err(|_| bad_file(&at(bagit::BAGIT), "is not UTF-8"))?;
@@ -275,6 +341,14 @@ fn check_bag(zip_path: &Path, root: &str) -> ServiceResult<CheckedBag> {
         return Err(bad_file(&at(bagit::BAG_INFO), "External-Identifier is not the archive number of metadata.json"));
     }
     let document: DocumentId = metadata.document.id.parse().map_err(|_| bad_file(&meta_path, "document.id is not a document id"))?;
+    let sealing_path = at(SEALING_FILE);
+    let sealing = match tags.contains_key(SEALING_FILE) {
+        true => Some(CarriedSealing::read(&sealing_path, &read_small(&mut zip, &sealing_path)?, &document, keys)?),
+        false => None,
+    };
+    if metadata.document.classification.is_classified() && sealing.is_none() {
+        return Err(bad_file(&sealing_path, "is missing: a classified record's content is sealed at rest, and the package must carry its data key"));
+    }
     let mut manifests = Vec::with_capacity(metadata.revisions.len());
     let mut blobs = BTreeMap::new();
     let mut parent: Option<RevisionId> = None;
@@ -292,22 +366,34 @@ fn check_bag(zip_path: &Path, root: &str) -> ServiceResult<CheckedBag> {
         if m.document != document || m.parent != parent {
             return Err(bad_file(&path, "the manifest does not continue the document's history"));
         }
-        if !m.sealed_fields.is_empty() || m.body.as_ref().is_some_and(|b| b.sealed_base.is_some()) || m.attachments.iter().any(|a| a.sealed_base.is_some()) {
-            return Err(bad_file(&path, "holds sealed content (a classified document or sensitive fields): its revision ids bind this installation's ciphertext, which another installation cannot open; such records move with a backup, not a package"));
+        if !m.sealed_fields.is_empty() {
+            let sealing = sealing.as_ref().ok_or_else(|| bad_file(&sealing_path, "is missing: the manifests hold sealed fields, and the package must carry their data key"))?;
+            open_fields(&sealing.key, &document.to_string(), &m.seal_base(), &m.sealed_fields).map_err(|field| bad_file(&path, format!("sealed field {field:?} does not open with the carried data key")))?;
         }
+        let mut sealed_blobs = Vec::new();
         if let (Some(body), Some(file)) = (&m.body, &r.body) {
             blobs.insert(body.sha256, file.clone());
+            sealed_blobs.extend(body.sealed_base.as_ref().map(|base| (body.sha256, BlobRole::Body, base)));
         }
         for (a, file) in m.attachments.iter().zip(&r.attachments) {
             if let Some(file) = file {
                 blobs.insert(a.sha256, file.clone());
+                sealed_blobs.extend(a.sealed_base.as_ref().map(|base| (a.sha256, BlobRole::Attachment, base)));
             }
         }
         for digest in m.blobs() {
             let file = blobs.get(&digest).ok_or_else(|| bad_file(&path, format!("names blob {digest}, which the package does not hold")))?;
-            // A plain blob's name is the digest of its bytes, which the manifest has checked.
-            if manifest.get(file) != Some(&digest.to_hex()) {
-                return Err(bad_file(&at(file), format!("is not blob {digest}")));
+            match sealed_blobs.iter().find(|(d, _, _)| *d == digest) {
+                // Sealed: checked by sealing it again, below.
+                Some((_, role, base)) => {
+                    let spec = sealing.as_ref().and_then(|s| s.files.get(file));
+                    if !spec.is_some_and(|s| s.digest == digest && s.role == *role && s.base == **base) {
+                        return Err(bad_file(&sealing_path, format!("does not say how {file} was sealed as blob {digest}")));
+                    }
+                }
+                // A plain blob's name is the digest of its bytes, which the manifest has checked.
+                None if manifest.get(file) != Some(&digest.to_hex()) => return Err(bad_file(&at(file), format!("is not blob {digest}"))),
+                None => {}
             }
         }
         parent = Some(id);
@@ -319,19 +405,31 @@ fn check_bag(zip_path: &Path, root: &str) -> ServiceResult<CheckedBag> {
     let opinions_path = at(&metadata.opinions);
     let opinions: Vec<PkgOpinion> = parse_json(&opinions_path, &read_small(&mut zip, &opinions_path)?)?;
     for o in &opinions {
-        if let (Some(sha), Some(path)) = (&o.ink_sha256, &o.ink_path)
-            && manifest.get(path) != Some(sha)
-        {
-            return Err(bad_file(&at(path), "is not the handwriting image its opinion names"));
+        if let (Some(sha), Some(path)) = (&o.ink_sha256, &o.ink_path) {
+            let sealed_as = sealing.as_ref().and_then(|s| s.files.get(path)).filter(|s| s.role == BlobRole::Attachment && s.base == OPINION_BASE).map(|s| s.digest.to_hex());
+            if manifest.get(path) != Some(sha) && sealed_as.as_ref() != Some(sha) {
+                return Err(bad_file(&at(path), "is not the handwriting image its opinion names"));
+            }
+        }
+    }
+    // Every sealed file must seal again to the bytes it is named by; the payload manifest has
+    // checked its plaintext already.
+    if let Some(s) = &sealing {
+        let doc = document.to_string();
+        for (path, spec) in &s.files {
+            if hash_sealed_entry(&mut zip, &at(path), s.sealer(&doc, spec))? != spec.digest {
+                return Err(bad_file(&at(path), format!("does not seal again to blob {}: the package's sealing record or this file was altered", spec.digest)));
+            }
         }
     }
     let trail_path = at(&metadata.trail);
     let trail: PkgTrail = parse_json(&trail_path, &read_small(&mut zip, &trail_path)?)?;
-    Ok(CheckedBag { root: root.to_owned(), metadata, manifests, opinions, trail, blobs })
+    Ok(CheckedBag { root: root.to_owned(), metadata, manifests, opinions, trail, blobs, sealing })
 }
 
-/// Streams one zip entry into the object store from a blocking reader thread.
-async fn store_entry(henji: &Henji, zip_path: PathBuf, name: String) -> ServiceResult<crate::resources::blob_store::StoredBlob> {
+/// Streams one zip entry into the object store from a blocking reader thread, sealed on that
+/// thread when a sealer is given.
+async fn store_entry(henji: &Henji, zip_path: PathBuf, name: String, mut sealer: Option<BlobSealer>) -> ServiceResult<crate::resources::blob_store::StoredBlob> {
     let (tx, mut rx) = mpsc::channel::<ServiceResult<Bytes>>(4);
     let reader = tokio::task::spawn_blocking(move || {
         let result = (|| -> ServiceResult<()> {
@@ -340,11 +438,21 @@ async fn store_entry(henji: &Henji, zip_path: PathBuf, name: String) -> ServiceR
             loop {
                 let mut buf = vec![0u8; PIECE];
                 let n = entry.read(&mut buf).map_err(|e| bad_file(&name, format!("cannot be read: {e}")))?;
-                if n == 0 {
-                    return Ok(());
+                let pieces = match (&mut sealer, n) {
+                    (None, 0) => return Ok(()),
+                    (None, _) => {
+                        buf.truncate(n);
+                        vec![Bytes::from(buf)]
+                    }
+                    (Some(_), 0) => sealer.take().map(BlobSealer::finish).unwrap_or_default(),
+                    (Some(s), _) => s.push(&buf[..n]),
+                };
+                for piece in pieces {
+                    if tx.blocking_send(Ok(piece)).is_err() {
+                        return Ok(());
+                    }
                 }
-                buf.truncate(n);
-                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                if n == 0 {
                     return Ok(());
                 }
             }
@@ -374,8 +482,9 @@ impl Henji {
             return Err(ServiceError::Forbidden("archivists and administrators import archive packages".into()));
         }
         let path = zip_path.to_owned();
+        let keys = self.keys.clone();
         let checked = tokio::task::spawn_blocking(move || -> ServiceResult<Vec<CheckedBag>> {
-            bag_roots(&path)?.iter().map(|root| check_bag(&path, root)).collect()
+            bag_roots(&path)?.iter().map(|root| check_bag(&path, root, &keys)).collect()
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("checking the package: {e}")))??;
@@ -404,9 +513,10 @@ impl Henji {
         let document: DocumentId = doc.id.parse().map_err(|_| ServiceError::Internal("document id".into()))?;
         // Blobs, then manifests, then the catalog: a failure part-way leaves only unreferenced
         // objects, never a catalog row pointing at nothing.
+        let sealer = |file: &str| bag.sealing.as_ref().and_then(|s| s.files.get(file).map(|spec| s.sealer(&doc.id, spec)));
         let mut sizes = BTreeMap::new();
         for (digest, file) in &bag.blobs {
-            let stored = store_entry(self, zip_path.to_owned(), format!("{}/{file}", bag.root)).await?;
+            let stored = store_entry(self, zip_path.to_owned(), format!("{}/{file}", bag.root), sealer(file)).await?;
             if stored.digest != *digest {
                 return Err(bad_file(file, "changed while it was being imported"));
             }
@@ -415,10 +525,19 @@ impl Henji {
         let mut inks = Vec::new();
         for o in &bag.opinions {
             if let (Some(path), Some(media)) = (&o.ink_path, &o.ink_media_type) {
-                let stored = store_entry(self, zip_path.to_owned(), format!("{}/{path}", bag.root)).await?;
+                let stored = store_entry(self, zip_path.to_owned(), format!("{}/{path}", bag.root), sealer(path)).await?;
+                if o.ink_sha256.as_deref() != Some(stored.digest.to_hex().as_str()) {
+                    return Err(bad_file(path, "changed while it was being imported"));
+                }
                 inks.push((o.id.clone(), stored, media.clone()));
             }
         }
+        // The data key is wrapped again by this installation's active key.
+        let data_key = match &bag.sealing {
+            Some(s) => Some(self.keys.wrap(&doc.id, &s.key, None)?),
+            None => None,
+        };
+        let opinions_sealed = doc.classification.is_classified();
         for (id, bytes, _) in &bag.manifests {
             self.blobs.put_manifest(&document, id, bytes.to_vec()).await?;
         }
@@ -454,28 +573,37 @@ impl Henji {
             updated_at: doc.updated_at.clone(),
             deleted_at: None,
             deleted_by: None,
-            sealed_fields: String::new(),
+            sealed_fields: SealedFields::to_catalog(&head.sealed_fields, &head.seal_base()),
         };
         doc_rows::insert_document(&mut tx, &row).await?;
+        if let Some(key_row) = &data_key {
+            key_rows::insert_data_key(&mut tx, key_row).await?;
+        }
         for (i, (id, _, manifest)) in bag.manifests.iter().enumerate() {
             doc_rows::insert_revision(&mut tx, &revision_row(&doc.id, i as i64 + 1, id, manifest)).await?;
-            let body = manifest.body.iter().map(|b| (b.sha256, "body.txt", "text/plain; charset=utf-8"));
-            for (digest, name, media_type) in body.chain(manifest.attachments.iter().map(|a| (a.sha256, a.name.as_str(), a.media_type.as_str()))) {
+            let body = manifest.body.iter().map(|b| (b.sha256, "body.txt", "text/plain; charset=utf-8", b.sealed_base.as_deref().map(|base| (BlobRole::Body.as_str(), base))));
+            let attachments = manifest.attachments.iter().map(|a| (a.sha256, a.name.as_str(), a.media_type.as_str(), a.sealed_base.as_deref().map(|base| (BlobRole::Attachment.as_str(), base))));
+            for (digest, name, media_type, sealed) in body.chain(attachments) {
                 let hex = digest.to_hex();
                 let size = sizes.get(&digest).copied().unwrap_or(0) as i64;
-                doc_rows::reference_blob(&mut tx, &NewBlobReference { document_id: &doc.id, sha256: &hex, name, media_type, sealed: None }, size, &at).await?;
+                doc_rows::reference_blob(&mut tx, &NewBlobReference { document_id: &doc.id, sha256: &hex, name, media_type, sealed }, size, &at).await?;
             }
         }
         for o in &bag.opinions {
             let ink = inks.iter().find(|(id, _, _)| *id == o.id);
+            // A classified document's opinions are sealed here as they were there.
+            let text = match (&o.text, &bag.sealing) {
+                (Some(t), Some(s)) if opinions_sealed => Some(B64.encode(sealing::seal(&s.key, &Place::Field { document: &doc.id, base: OPINION_BASE, field: &o.id }, t.as_bytes()))),
+                (t, _) => t.clone(),
+            };
             route_rows::insert_opinion(&mut tx, &OpinionRow {
                 id: o.id.clone(),
                 document_id: doc.id.clone(),
                 author: o.author.clone(),
                 department: o.department.clone(),
                 created_at: o.created_at.clone(),
-                text: o.text.clone(),
-                sealed: false,
+                text,
+                sealed: opinions_sealed,
                 ink_sha256: o.ink_sha256.clone(),
                 ink_media_type: o.ink_media_type.clone(),
             })
@@ -483,7 +611,8 @@ impl Henji {
             if let Some((_, stored, media)) = ink {
                 let hex = stored.digest.to_hex();
                 let name = format!("opinion-{}-ink", o.id);
-                doc_rows::reference_blob(&mut tx, &NewBlobReference { document_id: &doc.id, sha256: &hex, name: &name, media_type: media, sealed: None }, stored.size as i64, &at).await?;
+                let sealed = opinions_sealed.then_some((BlobRole::Attachment.as_str(), OPINION_BASE));
+                doc_rows::reference_blob(&mut tx, &NewBlobReference { document_id: &doc.id, sha256: &hex, name: &name, media_type: media, sealed }, stored.size as i64, &at).await?;
             }
         }
         if let Some(route) = &bag.trail.route {
@@ -550,6 +679,9 @@ impl Henji {
         match tx.commit().await {
             Err(e) if crate::resources::catalog::is_unique_violation(&e) => return Err(ServiceError::Conflict(format!("document {} exists here already", doc.id))),
             other => other?,
+        }
+        if let Some(s) = bag.sealing {
+            self.remember_data_key(&doc.id, std::sync::Arc::new(s.key));
         }
         ArchiveRecordView::from_row(record, &at)
     }

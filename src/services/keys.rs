@@ -69,13 +69,27 @@ impl KeyService {
 
     /// A fresh data key for `owner`, wrapped by the active key, as the row to store.
     pub fn new_data_key(&self, owner: &str) -> ServiceResult<(Arc<SecretKey>, DataKeyRow)> {
+        let dek = SecretKey::generate();
+        let row = self.wrap(owner, &dek, None)?;
+        Ok((Arc::new(dek), row))
+    }
+
+    /// The data key of `owner` wrapped by key-encryption key `kek_id`, or by the active one.
+    pub fn wrap(&self, owner: &str, dek: &SecretKey, kek_id: Option<&str>) -> ServiceResult<DataKeyRow> {
         self.with_keyring(|ring| {
-            let (kek_id, kek) = ring.active();
-            let dek = SecretKey::generate();
+            let (kek_id, kek) = match kek_id {
+                Some(id) => (id, ring.get(id).ok_or_else(|| ServiceError::invalid("transfer_key", format!("key {id:?} is not in this installation's keyring")))?),
+                None => ring.active(),
+            };
             let wrapped = sealing::seal(kek, &Place::DataKey { document: owner, kek: kek_id }, dek.expose());
-            let row = DataKeyRow { owner: owner.to_owned(), kek_id: kek_id.to_owned(), wrapped: B64.encode(wrapped), created_at: now(), destroyed_at: None };
-            Ok((Arc::new(dek), row))
+            Ok(DataKeyRow { owner: owner.to_owned(), kek_id: kek_id.to_owned(), wrapped: B64.encode(wrapped), created_at: now(), destroyed_at: None })
         })
+    }
+
+    /// A data key wrapped somewhere else (carried by an archive package), opened with this
+    /// installation's keyring.
+    pub fn unwrap_carried(&self, owner: &str, kek_id: &str, wrapped: &str) -> ServiceResult<SecretKey> {
+        self.unwrap_row(&DataKeyRow { owner: owner.to_owned(), kek_id: kek_id.to_owned(), wrapped: wrapped.to_owned(), created_at: String::new(), destroyed_at: None })
     }
 
     fn unwrap_row(&self, row: &DataKeyRow) -> ServiceResult<SecretKey> {

@@ -24,7 +24,7 @@ pub const INK_MEDIA_TYPES: &[&str] = &["image/png", "image/jpeg", "image/svg+xml
 /// The largest handwriting image.
 pub const MAX_INK_BYTES: u64 = 20 * 1024 * 1024;
 /// Sealed ink and opinion text bind this in place of a revision.
-const OPINION_BASE: &str = "opinion";
+pub(super) const OPINION_BASE: &str = "opinion";
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct OpinionView {

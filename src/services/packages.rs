@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -26,9 +27,11 @@ use crate::domain::bagit::{self, BagInfo};
 use crate::domain::ids::{DocumentId, RevisionId};
 use crate::domain::manifest::RevisionManifest;
 use crate::domain::people::Principal;
-use crate::domain::sealing::BlobRole;
+use crate::domain::sealing::{BLOB_HEADER_BYTES, BlobRole};
 use crate::resources::catalog::archive::ArchiveRow;
 use crate::resources::catalog::documents as doc_rows;
+use crate::resources::catalog::keys as key_rows;
+use super::opinions::OPINION_BASE;
 
 /// Output is handed on in pieces of about this size.
 const CHUNK: usize = 256 * 1024;
@@ -38,6 +41,36 @@ const IN_FLIGHT: usize = 8;
 const MAX_INK: u64 = 32 * 1024 * 1024;
 /// The package format, in `metadata.json`.
 pub const PACKAGE_FORMAT: &str = "henji-archive-package/1";
+/// The tag file that carries what sealed content needs to move (see `PackageSealing`).
+pub const SEALING_FILE: &str = "henji-sealing.json";
+pub const SEALING_FORMAT: &str = "henji-sealing/1";
+
+/// `henji-sealing.json`, in the bag of a record with sealed content (a classified document's
+/// files, sensitive fields, sealed opinions). The manifests name sealed files by the digest of
+/// their sealed bytes, and a revision id covers its manifest, so another installation keeps the
+/// ids only by sealing the plaintext of the payload again to exactly those bytes. For that it
+/// needs the document's data key (here wrapped by a key-encryption key it must hold too, never
+/// in the clear) and each file's nonce prefix (its sealed header: random, not secret).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PackageSealing {
+    pub format: String,
+    pub document: String,
+    /// The key-encryption key that wraps `wrapped_data_key`.
+    pub kek: String,
+    pub wrapped_data_key: String,
+    pub files: Vec<SealedFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SealedFile {
+    /// Below the bag's folder, e.g. `data/attachments/附件一.pdf`; holds the plaintext.
+    pub path: String,
+    pub sealed_sha256: String,
+    pub role: String,
+    pub base: String,
+    /// The first bytes of the sealed blob, hex.
+    pub header: String,
+}
 
 /// Where a payload file's bytes come from.
 pub enum EntrySource {
@@ -57,6 +90,8 @@ pub struct BagPlan {
     pub archive_no: String,
     pub document: String,
     pub entries: Vec<BagEntry>,
+    /// Tag files beyond the four every bag has.
+    pub tags: Vec<(String, Bytes)>,
 }
 
 /// A bag to write: planned already, or planned when the writer gets to it.
@@ -179,9 +214,10 @@ impl PackageWriter {
             extra: vec![("Bag-Software-Agent".into(), format!("henji {}", env!("CARGO_PKG_VERSION"))), ("Internal-Sender-Identifier".into(), plan.document.clone())],
         };
         let mut tags = vec![(bagit::BAGIT.to_owned(), bagit_digest)];
-        for (name, text) in [(bagit::MANIFEST, bagit::manifest(&payload)), (bagit::BAG_INFO, info.render())] {
-            match self.small(&tag(name), text.as_bytes()).await? {
-                Ok(d) => tags.push((name.to_owned(), d)),
+        let standard = [(bagit::MANIFEST.to_owned(), Bytes::from(bagit::manifest(&payload))), (bagit::BAG_INFO.to_owned(), Bytes::from(info.render()))];
+        for (name, bytes) in standard.into_iter().chain(plan.tags) {
+            match self.small(&tag(&name), &bytes).await? {
+                Ok(d) => tags.push((name, d)),
                 Err(e) => return Ok(Err(e)),
             }
         }
@@ -257,8 +293,10 @@ fn json_bytes(v: &impl serde::Serialize) -> ServiceResult<Bytes> {
 }
 
 impl Henji {
-    /// What the bag of an archive record holds, for a caller who may read it.
-    pub async fn bag_plan(&self, who: &Principal, record: &ArchiveRow) -> ServiceResult<BagPlan> {
+    /// What the bag of an archive record holds, for a caller who may read it. A record with
+    /// sealed content carries its data key wrapped by `transfer_kek` (a key of this keyring that
+    /// the receiving installation holds too), or else by the key that wraps it here.
+    pub async fn bag_plan(&self, who: &Principal, record: &ArchiveRow, transfer_kek: Option<&str>) -> ServiceResult<BagPlan> {
         if record.disposed_at.is_some() {
             return Err(ServiceError::Gone(format!("archive record {} was disposed of; its content is gone for good", record.archive_no)));
         }
@@ -317,6 +355,7 @@ impl Henji {
         entries.push(BagEntry { path: "data/traces.html".into(), source: EntrySource::Bytes(traces.bytes) });
 
         let mut opinions = Vec::new();
+        let mut inks_sealed = Vec::new();
         let mut cursor = String::new();
         loop {
             let page = self.list_opinions(who, &record.document_id, &cursor, 500).await?;
@@ -331,9 +370,12 @@ impl Henji {
                     };
                     let path = format!("data/opinions/{}.{ext}", o.id);
                     let digest = sha.parse().map_err(|_| ServiceError::Internal(format!("opinion {}: ink digest", o.id)))?;
-                    let sealed = document.classification.is_classified().then_some("opinion");
+                    let sealed = document.classification.is_classified().then_some(OPINION_BASE);
                     let blob = StoredBlobRef::new(digest, BlobRole::Attachment, sealed);
                     let bytes = self.small_blob(Some(&who.username), &record.document_id, &blob, MAX_INK).await?.ok_or_else(|| ServiceError::Internal(format!("opinion {}: ink too large", o.id)))?;
+                    if blob.sealed.is_some() {
+                        inks_sealed.push((path.clone(), blob));
+                    }
                     entries.push(BagEntry { path: path.clone(), source: EntrySource::Bytes(bytes) });
                     v["ink_path"] = Value::String(path);
                 }
@@ -364,13 +406,40 @@ impl Henji {
             "trail": "data/trail.json",
         });
         entries.push(BagEntry { path: "data/metadata.json".into(), source: EntrySource::Bytes(json_bytes(&metadata)?) });
+        let sealed_blobs = entries.iter().filter_map(|e| match &e.source {
+            EntrySource::Blob { blob, .. } if blob.sealed.is_some() => Some((e.path.clone(), blob.clone())),
+            _ => None,
+        });
+        let sealed_blobs: Vec<(String, StoredBlobRef)> = sealed_blobs.chain(inks_sealed).collect();
+        let tags = match self.package_sealing(&record.document_id, sealed_blobs, transfer_kek).await? {
+            Some(sealing) => vec![(SEALING_FILE.to_owned(), json_bytes(&sealing)?)],
+            None => Vec::new(),
+        };
         self.audit_if_classified(who, &record.document_id, document.classification, "package.read", format!("archive/{}", record.archive_no)).await?;
-        Ok(BagPlan { archive_no: record.archive_no.clone(), document: record.document_id.clone(), entries })
+        Ok(BagPlan { archive_no: record.archive_no.clone(), document: record.document_id.clone(), entries, tags })
+    }
+
+    /// What another installation needs to take in this document's sealed content; `None` when
+    /// it has none (no data key).
+    async fn package_sealing(&self, document: &str, sealed_blobs: Vec<(String, StoredBlobRef)>, transfer_kek: Option<&str>) -> ServiceResult<Option<PackageSealing>> {
+        let Some(row) = key_rows::data_key(&mut *self.catalog.reader().acquire().await?, document).await? else { return Ok(None) };
+        let row = match transfer_kek {
+            Some(kek) if kek != row.kek_id => self.keys.wrap(document, &*self.data_key(document).await?, Some(kek))?,
+            // Checks the key is live (not shredded) and opens, before it is handed on as stored.
+            _ => self.data_key(document).await.map(|_| row)?,
+        };
+        let mut files = Vec::with_capacity(sealed_blobs.len());
+        for (path, blob) in sealed_blobs {
+            let Some((role, base)) = blob.sealed else { continue };
+            let header = self.blobs.get_head(&blob.digest, BLOB_HEADER_BYTES as u64).await?;
+            files.push(SealedFile { path, sealed_sha256: blob.digest.to_hex(), role: role.as_str().to_owned(), base: base.to_string(), header: hex::encode(header) });
+        }
+        Ok(Some(PackageSealing { format: SEALING_FORMAT.to_owned(), document: document.to_owned(), kek: row.kek_id, wrapped_data_key: row.wrapped, files }))
     }
 
     /// A zip of the given bags (each in a folder named by its archive number), streamed.
     /// Records are planned one at a time as the writer gets to them.
-    pub fn package_stream(&self, who: Principal, bags: Vec<Bag>) -> BoxStream<'static, ServiceResult<Bytes>> {
+    pub fn package_stream(&self, who: Principal, bags: Vec<Bag>, transfer_kek: Option<String>) -> BoxStream<'static, ServiceResult<Bytes>> {
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
         let henji = self.clone();
         tokio::spawn(async move {
@@ -378,7 +447,7 @@ impl Henji {
             for bag in bags {
                 let plan = match bag {
                     Bag::Planned(plan) => Ok(plan),
-                    Bag::Record(record) => henji.bag_plan(&who, &record).await,
+                    Bag::Record(record) => henji.bag_plan(&who, &record, transfer_kek.as_deref()).await,
                 };
                 let archive_no = plan.as_ref().map(|p| p.archive_no.clone()).unwrap_or_default();
                 let result = match plan {

@@ -30,10 +30,15 @@ async fn archive(s: &Server, token: &str, id: &str, retention: &str) -> reqwest:
 
 /// Writes the package of `archive_no` to `dir/<archive_no>.zip`.
 pub async fn download_package(s: &Server, token: &str, archive_no: &str, dir: &Path) -> PathBuf {
-    let r = s.req(Method::GET, &format!("/api/v1/archive/{archive_no}/package"), token).send().await.unwrap();
+    download_package_as(s, token, archive_no, "", &dir.join(format!("{archive_no}.zip"))).await
+}
+
+/// Writes the package of `archive_no`, asked for with `query`, to `path`.
+async fn download_package_as(s: &Server, token: &str, archive_no: &str, query: &str, path: &Path) -> PathBuf {
+    let r = s.req(Method::GET, &format!("/api/v1/archive/{archive_no}/package{query}"), token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/zip");
-    let path = dir.join(format!("{archive_no}.zip"));
+    let path = path.to_owned();
     let mut file = std::fs::File::create(&path).unwrap();
     let mut body = futures::StreamExt::boxed(r.bytes_stream());
     while let Some(chunk) = futures::StreamExt::next(&mut body).await {
@@ -77,6 +82,33 @@ fn tampered(zip: &Path, target: &str, edit: impl Fn(&mut Vec<u8>)) -> PathBuf {
     }
     out.finish().unwrap();
     assert!(found, "{target} is not in the package");
+    path
+}
+
+/// As a forger would: `target` (a tag file) changed by `edit` and tagmanifest-sha256.txt
+/// brought in line with it.
+fn forged(zip: &Path, target: &str, edit: impl Fn(&mut Vec<u8>)) -> PathBuf {
+    let mut src = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let mut entries = vec![];
+    for i in 0..src.len() {
+        let mut entry = src.by_index(i).unwrap();
+        let mut bytes = vec![];
+        entry.read_to_end(&mut bytes).unwrap();
+        entries.push((entry.name().unwrap().into_owned(), bytes));
+    }
+    let (_, bytes) = entries.iter_mut().find(|(n, _)| n.ends_with(&format!("/{target}"))).expect("the target is in the package");
+    edit(bytes);
+    let digest = sha256_hex(bytes);
+    let (_, tags) = entries.iter_mut().find(|(n, _)| n.ends_with("/tagmanifest-sha256.txt")).unwrap();
+    let text = String::from_utf8(tags.clone()).unwrap();
+    *tags = text.lines().map(|l| if l.ends_with(&format!("  {target}")) { format!("{digest}  {target}\n") } else { format!("{l}\n") }).collect::<String>().into_bytes();
+    let path = zip.with_extension("forged.zip");
+    let mut out = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    for (name, bytes) in entries {
+        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap();
     path
 }
 
@@ -237,6 +269,139 @@ async fn archive_package_validates_and_imports_into_a_fresh_installation() {
     let status = Command::new(henji_bin()).args(["export", "--department", "BGS", "--year", "2026", "--out"]).arg(&out_zip).arg("--data-dir").arg(&s.data_dir).status().unwrap();
     assert!(status.success());
     validate_with_bagit_py(&out_zip);
+}
+
+/// One file of a zip, read whole.
+fn zip_file(zip: &Path, name: &str) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let mut bytes = vec![];
+    archive.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+/// A confidential record (sealed body and attachment, a sensitive field, a sealed opinion in
+/// ink) moves to another installation that holds the key-encryption key it was packaged for:
+/// the same revision ids, plaintext back for readers, sealed at rest there as well, `henji
+/// verify` clean. A package whose data key is wrapped by a key the receiver lacks is refused
+/// with nothing written.
+#[tokio::test]
+async fn sealed_records_move_to_an_installation_holding_the_transfer_key() {
+    const BODY: &str = "机密正文 标记甲乙 MARKERBODY7731";
+    const ATTACHMENT: &str = "机密附件 标记丙丁 MARKERATT5519";
+    const SIGNER: &str = "签收人王某某";
+    const OPINION: &str = "同意 MARKEROPINION2290";
+    use base64::Engine as _;
+    let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+    let (transfer, source_own, target_own) = (format!("transfer-2026:{}", key(1)), format!("source-main:{}", key(2)), format!("target-main:{}", key(3)));
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(&temp.path().join("source"), &[], &[("HENJI_KEYS", format!("{transfer},{source_own}").as_str())]).await;
+    let admin = s.admin().await;
+    s.department(&admin, "BGS", "办公室").await;
+    s.department(&admin, "DAS", "档案室").await;
+    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
+    let leader = s.user(&admin, "leader", "BGS", &["leader"], "secret").await;
+    let archivist = s.user(&admin, "archivist", "DAS", &["archivist"], "secret").await;
+    let form = Form::new()
+        .part("meta", Part::text(incoming("机密请示", "confidential", "第一稿").to_string()).mime_str("application/json").unwrap())
+        .part("attachment", Part::bytes(ATTACHMENT.as_bytes().to_vec()).file_name("附件一.txt").mime_str("text/plain").unwrap());
+    let r = s.req(Method::POST, "/api/v1/documents", &clerk).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let doc: Value = r.json().await.unwrap();
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/route"), &clerk).json(&json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["leader"]}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = s
+        .req(Method::POST, &format!("/api/v1/documents/{id}/revisions"), &leader)
+        .json(&json!({"base_revision": doc["head_revision"], "body": {"text": BODY}, "fields": {"签收人": SIGNER}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    let form = Form::new().part("ink", Part::bytes(PNG.to_vec()).mime_str("image/png").unwrap()).text("text", OPINION);
+    assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/opinions"), &leader).multipart(form).send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(act(&s, &leader, &id, json!({"action": "approve", "comment": "同意"})).await.status(), StatusCode::OK);
+    let r = archive(&s, &clerk, &id, "permanent").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let archive_no = r.json::<Value>().await.unwrap()["archive_no"].as_str().unwrap().to_owned();
+
+    // Packaged as stored here (the data key wrapped by this installation's own key), and for
+    // the transfer key both installations hold; a key this keyring lacks is refused.
+    let as_stored = download_package_as(&s, &archivist, &archive_no, "", &temp.path().join("as-stored.zip")).await;
+    let zip = download_package_as(&s, &archivist, &archive_no, "?transfer_key=transfer-2026", &temp.path().join("transfer.zip")).await;
+    let r = s.req(Method::GET, &format!("/api/v1/archive/{archive_no}/package?transfer_key=nowhere"), &archivist).send().await.unwrap();
+    let problem = expect_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(problem["detail"].as_str().unwrap().contains("nowhere"), "{problem}");
+    let sealing: Value = serde_json::from_slice(&zip_file(&as_stored, &format!("{archive_no}/henji-sealing.json"))).unwrap();
+    assert_eq!(sealing["kek"], "source-main");
+    let sealing: Value = serde_json::from_slice(&zip_file(&zip, &format!("{archive_no}/henji-sealing.json"))).unwrap();
+    assert_eq!(sealing["kek"], "transfer-2026");
+    assert_eq!(sealing["files"].as_array().unwrap().len(), 4, "two bodies, the attachment and the ink: {sealing}");
+    let bag = validate_with_bagit_py(&zip).join(&archive_no);
+    assert_eq!(std::fs::read_to_string(bag.join("data/attachments/附件一.txt")).unwrap(), ATTACHMENT, "the package holds plaintext for its reader");
+
+    let target_dir = temp.path().join("target");
+    let fresh = Server::start_in(&target_dir, &[], &[("HENJI_KEYS", format!("{transfer},{target_own}").as_str())]).await;
+    let fresh_admin = fresh.admin().await;
+    let blobs_before = blob_files(&target_dir);
+    let problem = expect_problem(import(&fresh, &fresh_admin, &as_stored).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(problem["field"].as_str().unwrap().ends_with("henji-sealing.json") && problem["detail"].as_str().unwrap().contains("source-main"), "{problem}");
+    assert_eq!(get(&fresh, &fresh_admin, "/api/v1/documents").await["items"].as_array().unwrap().len(), 0);
+    assert_eq!(blob_files(&target_dir), blobs_before, "nothing reached the object store");
+    // A sealing record forged to another nonce prefix (tag manifest and all) does not seal the
+    // attachment to the blob its manifest names.
+    let forged = forged(&zip, "henji-sealing.json", |bytes| {
+        let mut v: Value = serde_json::from_slice(bytes).unwrap();
+        let file = v["files"].as_array_mut().unwrap().iter_mut().find(|f| f["path"] == "data/attachments/附件一.txt").unwrap();
+        let header = file["header"].as_str().unwrap();
+        let flipped = if header.ends_with('0') { "1" } else { "0" };
+        file["header"] = Value::String(format!("{}{flipped}", &header[..header.len() - 1]));
+        *bytes = serde_json::to_vec(&v).unwrap();
+    });
+    let problem = expect_problem(import(&fresh, &fresh_admin, &forged).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(problem["field"].as_str().unwrap().ends_with("data/attachments/附件一.txt") && problem["detail"].as_str().unwrap().contains("seal again"), "{problem}");
+    assert_eq!(blob_files(&target_dir), blobs_before, "nothing reached the object store");
+
+    let r = import(&fresh, &fresh_admin, &zip).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    let (a, b) = (get(&s, &admin, &format!("/api/v1/documents/{id}")).await, get(&fresh, &fresh_admin, &format!("/api/v1/documents/{id}")).await);
+    assert_eq!((&a["head_revision"], &a["fields"], &a["attachments"]), (&b["head_revision"], &b["fields"], &b["attachments"]));
+    assert_eq!(b["fields"]["签收人"], SIGNER);
+    let revisions = get(&s, &admin, &format!("/api/v1/documents/{id}/revisions")).await;
+    assert_eq!(revisions["items"], get(&fresh, &fresh_admin, &format!("/api/v1/documents/{id}/revisions")).await["items"]);
+    for r in revisions["items"].as_array().unwrap() {
+        let path = format!("/api/v1/documents/{id}/revisions/{}/body", r["id"].as_str().unwrap());
+        let (x, y) = (s.req(Method::GET, &path, &admin).send().await.unwrap().text().await.unwrap(), fresh.req(Method::GET, &path, &fresh_admin).send().await.unwrap().text().await.unwrap());
+        assert_eq!(x, y, "{path}");
+    }
+    let attachment = b["attachments"][0]["sha256"].as_str().unwrap();
+    assert_eq!(fresh.req(Method::GET, &format!("/api/v1/blobs/{attachment}"), &fresh_admin).send().await.unwrap().text().await.unwrap(), ATTACHMENT);
+    let path = format!("/api/v1/documents/{id}/traces?from=empty");
+    assert_eq!(get(&s, &admin, &path).await["spans"], get(&fresh, &fresh_admin, &path).await["spans"]);
+    let opinions = get(&fresh, &fresh_admin, &format!("/api/v1/documents/{id}/opinions")).await;
+    assert_eq!(opinions["items"][0]["text"], OPINION);
+    assert_eq!(opinions["items"][0]["ink_sha256"], get(&s, &admin, &format!("/api/v1/documents/{id}/opinions")).await["items"][0]["ink_sha256"]);
+    let ink = opinions["items"][0]["ink_sha256"].as_str().unwrap();
+    assert_eq!(fresh.req(Method::GET, &format!("/api/v1/blobs/{ink}"), &fresh_admin).send().await.unwrap().bytes().await.unwrap().as_ref(), PNG);
+    // Found by a word of its sealed body there too.
+    let url = reqwest::Url::parse_with_params(&fresh.url("/api/v1/search"), [("q", "标记甲乙")]).unwrap();
+    let mut total = 0;
+    for _ in 0..50 {
+        total = fresh.client.get(url.clone()).bearer_auth(&fresh_admin).send().await.unwrap().json::<Value>().await.unwrap()["total"].as_u64().unwrap_or(0);
+        if total > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(total, 1);
+    let (ok, out) = fresh.verify();
+    assert!(ok, "{out}");
+    // Sealed at rest in the receiving installation too.
+    for file in files_under(&target_dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        for marker in [BODY, ATTACHMENT, SIGNER, OPINION] {
+            assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "{marker} in plain text in {}", file.display());
+        }
+    }
 }
 
 /// Many documents archived at once get item numbers 1..n: none repeated, none skipped.
