@@ -281,6 +281,58 @@ impl BlobStore {
         Ok(self.store.get(path).await?.bytes().await?)
     }
 
+    /// SHA-256 and size of a large object, the next pieces fetched while one is hashed.
+    pub async fn hash_large(&self, path: &Path) -> StoreResult<(Sha256Digest, u64)> {
+        let mut stream = self.get_path(path).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(chunk) = stream.next().await {
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let (mut hasher, mut size) = (Sha256::new(), 0u64);
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((Sha256Digest::from_hasher(hasher), size))
+    }
+
+    /// Every blob of a local folder hashed, in batches, or `None` for a store that is not a
+    /// local folder.
+    pub fn hash_local_blobs(&self) -> Option<BoxStream<'static, Vec<(Path, StoreResult<(Sha256Digest, u64)>)>>> {
+        self.walk_local(BLOBS, 1, hash_file)
+    }
+
+    /// Every revision manifest of a local folder read whole, in batches, or `None` for a store
+    /// that is not a local folder.
+    pub fn read_local_manifests(&self) -> Option<BoxStream<'static, Vec<(Path, StoreResult<Vec<u8>>)>>> {
+        self.walk_local(REVISIONS, 64, |path, _| std::fs::read(path))
+    }
+
+    /// `f` applied to every file under `prefix` of a local folder, walked directly: one
+    /// blocking call per `folders` top-level folders (`blobs/sha256/ab`, `revisions/<document>`),
+    /// two calls at a time, one reused buffer per call. Per file, listing through object_store
+    /// (a stat each), a task and a fresh buffer cost more than reading a few kilobytes.
+    fn walk_local<T: Send + 'static>(&self, prefix: &'static str, folders: usize, f: fn(&std::path::Path, &mut [u8]) -> std::io::Result<T>) -> Option<BoxStream<'static, Vec<(Path, StoreResult<T>)>>> {
+        let local = self.local.clone()?;
+        let root = local.path_to_filesystem(&Path::from(prefix)).ok()?;
+        let top = tokio::task::spawn_blocking(move || match std::fs::read_dir(&root) {
+            Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        });
+        let walks = futures::stream::once(top)
+            .flat_map(move |found| futures::stream::iter(found.unwrap_or_default().chunks(folders).map(<[_]>::to_vec).collect::<Vec<_>>()))
+            .map(move |tops| tokio::task::spawn_blocking(move || tops.iter().flat_map(|top| walk_tree(prefix, top, f)).collect::<Vec<_>>()))
+            .buffer_unordered(2)
+            .map(move |batch| batch.unwrap_or_else(|e| vec![(Path::from(prefix), Err(StoreError::Io(std::io::Error::other(e.to_string()))))]));
+        Some(walks.boxed())
+    }
+
     /// SHA-256 and size of each of several small objects (each read whole).
     pub async fn hash_small(&self, paths: Vec<Path>) -> Vec<(Path, StoreResult<(Sha256Digest, u64)>)> {
         self.read_small(paths, |bytes| (Sha256Digest::from_hasher(Sha256::new_with_prefix(bytes)), bytes.len() as u64)).await
@@ -320,6 +372,57 @@ impl BlobStore {
     pub async fn get_path(&self, path: &Path) -> StoreResult<BoxStream<'static, StoreResult<Bytes>>> {
         let result = self.store.get(path).await?;
         Ok(result_stream(result))
+    }
+}
+
+/// Where blobs and revision manifests live in the store.
+const BLOBS: &str = "blobs/sha256";
+const REVISIONS: &str = "revisions";
+
+/// `f` applied to every file under `top` (a folder or file directly below `prefix`), named as
+/// the store names it. Files with `#` in their name are object_store's unfinished uploads,
+/// which its listing skips as well.
+fn walk_tree<T>(prefix: &str, top: &std::path::Path, f: fn(&std::path::Path, &mut [u8]) -> std::io::Result<T>) -> Vec<(Path, StoreResult<T>)> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; LOCAL_READ as usize];
+    let base = top.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let name = |p: &std::path::Path| {
+        let rel = p.strip_prefix(&base).unwrap_or(p).to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+        Path::from(format!("{prefix}/{rel}"))
+    };
+    let mut pending = vec![top.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        match std::fs::read_dir(&path) {
+            Ok(entries) => {
+                for entry in entries {
+                    match entry {
+                        Ok(e) if e.file_name().to_string_lossy().contains('#') => {}
+                        Ok(e) => pending.push(e.path()),
+                        Err(e) => out.push((name(&path), Err(e.into()))),
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => out.push((name(&path), f(&path, &mut buf).map_err(StoreError::from))),
+            Err(e) => out.push((name(&path), Err(e.into()))),
+        }
+    }
+    out
+}
+
+fn hash_file(path: &std::path::Path, buf: &mut [u8]) -> std::io::Result<(Sha256Digest, u64)> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let (mut hasher, mut size) = (Sha256::new(), 0u64);
+    loop {
+        match file.read(buf) {
+            Ok(0) => return Ok((Sha256Digest::from_hasher(hasher), size)),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -471,6 +574,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = url::Url::from_directory_path(dir.path()).unwrap().to_string();
         (dir, BlobStore::open(&url).unwrap())
+    }
+
+    /// The direct walk of a local folder sees what object_store's listing sees: every blob
+    /// under its own name, no unfinished upload.
+    #[tokio::test]
+    async fn the_local_walk_names_and_hashes_what_the_listing_lists() {
+        let (dir, store) = temp_store();
+        let mut stored = Vec::new();
+        for text in ["甲", "乙", "丙"] {
+            stored.push(store.put_bytes(Bytes::from(text.as_bytes().to_vec())).await.unwrap());
+        }
+        let first = blob_path(&stored[0].digest).to_string();
+        std::fs::write(dir.path().join(format!("{first}#1")), b"half an upload").unwrap();
+        let mut walked: Vec<(String, Sha256Digest, u64)> = Vec::new();
+        let mut batches = store.hash_local_blobs().unwrap();
+        while let Some(batch) = batches.next().await {
+            walked.extend(batch.into_iter().map(|(path, r)| {
+                let (digest, size) = r.unwrap();
+                (path.to_string(), digest, size)
+            }));
+        }
+        walked.sort();
+        let mut listed: Vec<(String, Sha256Digest, u64)> = store.list(BLOBS).map(|r| r.unwrap()).map(|(p, size)| (p.to_string(), p.filename().unwrap().parse().unwrap(), size)).collect().await;
+        listed.sort();
+        assert_eq!(walked, listed);
+        assert_eq!(walked.len(), 3);
+        let mut manifests = Vec::new();
+        let mut batches = store.read_local_manifests().unwrap();
+        while let Some(batch) = batches.next().await {
+            manifests.extend(batch);
+        }
+        assert!(manifests.is_empty(), "no revisions folder yet");
     }
 
     #[tokio::test]

@@ -4,9 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
 use super::audit::ChainReport;
@@ -81,33 +80,33 @@ impl Henji {
     pub async fn fixity(&self) -> ServiceResult<(FixityReport, HashSet<Sha256Digest>)> {
         let mut report = FixityReport::default();
         let mut seen = HashSet::new();
-        // Listed objects go in groups, a task each, so hashing runs on both cores; the small
-        // ones of a group are read and hashed in one blocking call.
-        let mut checks = self
-            .blobs
-            .list("blobs/sha256")
-            .chunks(HASH_GROUP)
-            .map(|entries| {
-                let henji = self.clone();
-                async move {
-                    let entries = entries.into_iter().collect::<Result<Vec<_>, _>>()?;
-                    tokio::spawn(async move {
-                        let (small, large): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(_, size)| *size <= SMALL_OBJECT);
-                        let small = small.into_iter().map(|(path, _)| path).collect();
-                        let mut outcomes: Vec<_> = henji.blobs.hash_small(small).await.into_iter().map(|(path, r)| (path, r.map_err(ServiceError::from))).collect();
+        let mut checks = match self.blobs.hash_local_blobs() {
+            Some(walks) => walks,
+            // Listed objects go in groups, a task each, so hashing runs on both cores; the
+            // small ones of a group are read and hashed in one go.
+            None => self
+                .blobs
+                .list("blobs/sha256")
+                .chunks(HASH_GROUP)
+                .map(|entries| {
+                    let henji = self.clone();
+                    async move {
+                        let (listed, failed): (Vec<_>, Vec<_>) = entries.into_iter().partition(Result::is_ok);
+                        let mut outcomes: Vec<_> = failed.into_iter().filter_map(Result::err).map(|e| (object_store::path::Path::from("blobs/sha256"), Err(e))).collect();
+                        let (small, large): (Vec<_>, Vec<_>) = listed.into_iter().flatten().partition(|(_, size)| *size <= SMALL_OBJECT);
+                        outcomes.extend(henji.blobs.hash_small(small.into_iter().map(|(path, _)| path).collect()).await);
                         for (path, _) in large {
-                            let outcome = henji.hash_object(&path).await;
+                            let outcome = henji.blobs.hash_large(&path).await;
                             outcomes.push((path, outcome));
                         }
                         outcomes
-                    })
-                    .await
-                    .map_err(|e| ServiceError::Internal(format!("fixity: {e}")))
-                }
-            })
-            .buffer_unordered(PARALLEL_HASHES);
-        while let Some(group) = checks.next().await {
-            for (path, outcome) in group? {
+                    }
+                })
+                .buffer_unordered(PARALLEL_HASHES)
+                .boxed(),
+        };
+        while let Some(batch) = checks.next().await {
+            for (path, outcome) in batch {
                 report.blobs_checked += 1;
                 let name = path.filename().unwrap_or_default().to_owned();
                 match (outcome, name.parse::<Sha256Digest>()) {
@@ -124,62 +123,35 @@ impl Henji {
         Ok((report, seen))
     }
 
-    /// A large object: read ahead while it is hashed.
-    async fn hash_object(&self, path: &object_store::path::Path) -> ServiceResult<(Sha256Digest, u64)> {
-        let mut stream = self.blobs.get_path(path).await?;
-        // The next pieces are read while this one is hashed.
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            while let Some(chunk) = stream.next().await {
-                let failed = chunk.is_err();
-                if tx.send(chunk).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = rx.recv().await {
-            let chunk = chunk?;
-            size += chunk.len() as u64;
-            hasher.update(&chunk);
-        }
-        Ok((Sha256Digest::from_hasher(hasher), size))
-    }
-
     /// Manifests: name = digest of bytes, canonical, about the document whose folder holds
     /// them; the blobs they name are collected for the caller to look for.
     async fn read_manifests(&self) -> ServiceResult<ManifestPass> {
         let mut pass = ManifestPass::default();
-        // In groups, a task each, read in one blocking call per group where the store is a
-        // local folder; groups are taken in order.
-        let mut fetches = self
-            .blobs
-            .list("revisions")
-            .chunks(HASH_GROUP)
-            .map(|entries| {
-                let store = self.blobs.clone();
-                async move {
-                    let entries = entries.into_iter().collect::<Result<Vec<_>, _>>()?;
-                    let named: Vec<(String, Option<(DocumentId, RevisionId)>)> = entries.into_iter().map(|(path, _)| (path.to_string(), manifest_ids(&path.to_string()))).collect();
-                    let paths = named.iter().filter_map(|(_, ids)| ids.as_ref().map(|(d, r)| crate::resources::blob_store::manifest_path(d, r))).collect();
-                    let mut read = tokio::spawn(async move { store.read_small(paths, <[u8]>::to_vec).await }).await.map_err(|e| ServiceError::Internal(format!("verify: {e}")))?.into_iter();
-                    let fetched: Vec<_> = named
-                        .into_iter()
-                        .map(|(object, ids)| {
-                            let with_bytes = ids.and_then(|(d, r)| read.next().map(|(_, bytes)| (d, r, bytes)));
-                            (object, with_bytes)
-                        })
-                        .collect();
-                    Ok::<_, ServiceError>(fetched)
-                }
-            })
-            .buffered(PARALLEL_HASHES);
-        while let Some(group) = fetches.try_next().await? {
-            for fetched in group {
+        // A local folder is walked directly; from elsewhere, listed objects are read in groups.
+        let mut fetches = match self.blobs.read_local_manifests() {
+            Some(walks) => walks,
+            None => self
+                .blobs
+                .list("revisions")
+                .chunks(HASH_GROUP)
+                .map(|entries| {
+                    let store = self.blobs.clone();
+                    async move {
+                        let (listed, failed): (Vec<_>, Vec<_>) = entries.into_iter().partition(Result::is_ok);
+                        let mut out: Vec<_> = failed.into_iter().filter_map(Result::err).map(|e| (object_store::path::Path::from("revisions"), Err(e))).collect();
+                        out.extend(store.read_small(listed.into_iter().flatten().map(|(path, _)| path).collect(), <[u8]>::to_vec).await);
+                        out
+                    }
+                })
+                .buffer_unordered(PARALLEL_HASHES)
+                .boxed(),
+        };
+        while let Some(batch) = fetches.next().await {
+            for (path, bytes) in batch {
                 pass.checked += 1;
-                let (object, Some((doc_id, rev_id, bytes))) = fetched else {
-                    pass.bad.push(BadObject { object: fetched.0, problem: "not a revision manifest path".into() });
+                let object = path.to_string();
+                let Some((doc_id, rev_id)) = manifest_ids(&object) else {
+                    pass.bad.push(BadObject { object, problem: "not a revision manifest path".into() });
                     continue;
                 };
                 let bytes = match bytes {
@@ -212,13 +184,16 @@ impl Henji {
                 pass.manifests.insert((doc_id.to_string(), rev_id.to_string()), manifest.parent.map(|p| p.to_string()));
             }
         }
+        // Read in no particular order; reported in one.
+        pass.bad.sort_by(|a, b| a.object.cmp(&b.object));
+        pass.references.sort();
         Ok(pass)
     }
 
     /// The full check behind `henji verify`.
     pub async fn verify(&self) -> ServiceResult<VerifyReport> {
-        // Blobs and manifests are read at the same time; manifests several at once, in order.
-        // Three tasks, not one joined future: each does real work (parsing manifests, hashing
+        // Blobs, manifests and the audit chain are checked at the same time, as three tasks
+        // rather than one joined future: each does real work (parsing manifests, hashing
         // the audit chain) and would otherwise wait for the others' turns on one thread.
         let joined = |e: tokio::task::JoinError| ServiceError::Internal(format!("verify: {e}"));
         let (henji_a, henji_b) = (self.clone(), self.clone());
