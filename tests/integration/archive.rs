@@ -120,6 +120,21 @@ fn blob_files(dir: &Path) -> usize {
     files_under(&dir.join("objects")).len()
 }
 
+/// Registers a document (`meta`) with one text attachment and routes it to `leader` for 批示;
+/// returns the document as created.
+async fn register_and_route(s: &Server, clerk: &str, meta: Value, attachment_name: &str, attachment: &str) -> Value {
+    let form = Form::new()
+        .part("meta", Part::text(meta.to_string()).mime_str("application/json").unwrap())
+        .part("attachment", Part::bytes(attachment.as_bytes().to_vec()).file_name(attachment_name.to_owned()).mime_str("text/plain").unwrap());
+    let r = s.req(Method::POST, "/api/v1/documents", clerk).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let doc: Value = r.json().await.unwrap();
+    let id = doc["id"].as_str().unwrap();
+    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/route"), clerk).json(&json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["leader"]}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    doc
+}
+
 /// A document with a Chinese-named attachment, revisions by two people, an opinion in ink and a
 /// finished route is archived; its package passes bagit.py; importing it into a fresh
 /// installation brings back the same revisions, traces, opinions and trail; a package with one
@@ -135,16 +150,8 @@ async fn archive_package_validates_and_imports_into_a_fresh_installation() {
     s.department(&admin, "DAS", "档案室").await;
     let archivist = s.user(&admin, "archivist", "DAS", &["archivist"], "internal").await;
     let outsider = s.user(&admin, "outsider", "DAS", &["staff"], "internal").await;
-    let meta = serde_json::to_string(&incoming("关于年度预算的请示", "internal", "请审批年度预算。")).unwrap();
-    let form = Form::new()
-        .part("meta", Part::text(meta).mime_str("application/json").unwrap())
-        .part("attachment", Part::bytes("预算表：一百万元".as_bytes().to_vec()).file_name("附件一 预算表.txt").mime_str("text/plain").unwrap());
-    let r = s.req(Method::POST, "/api/v1/documents", &clerk).multipart(form).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let doc: Value = r.json().await.unwrap();
+    let doc = register_and_route(&s, &clerk, incoming("关于年度预算的请示", "internal", "请审批年度预算。"), "附件一 预算表.txt", "预算表：一百万元").await;
     let id = doc["id"].as_str().unwrap().to_owned();
-    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/route"), &clerk).json(&json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["leader"]}]})).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(s.revise(&leader, &id, doc["head_revision"].as_str().unwrap(), "请审批二〇二六年度预算（修订）。").await.status(), StatusCode::CREATED);
     let form = Form::new().part("ink", Part::bytes(PNG.to_vec()).mime_str("image/png").unwrap()).text("text", "同意");
     assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/opinions"), &leader).multipart(form).send().await.unwrap().status(), StatusCode::CREATED);
@@ -301,15 +308,8 @@ async fn sealed_records_move_to_an_installation_holding_the_transfer_key() {
     let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
     let leader = s.user(&admin, "leader", "BGS", &["leader"], "secret").await;
     let archivist = s.user(&admin, "archivist", "DAS", &["archivist"], "secret").await;
-    let form = Form::new()
-        .part("meta", Part::text(incoming("机密请示", "confidential", "第一稿").to_string()).mime_str("application/json").unwrap())
-        .part("attachment", Part::bytes(ATTACHMENT.as_bytes().to_vec()).file_name("附件一.txt").mime_str("text/plain").unwrap());
-    let r = s.req(Method::POST, "/api/v1/documents", &clerk).multipart(form).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let doc: Value = r.json().await.unwrap();
+    let doc = register_and_route(&s, &clerk, incoming("机密请示", "confidential", "第一稿"), "附件一.txt", ATTACHMENT).await;
     let id = doc["id"].as_str().unwrap().to_owned();
-    let r = s.req(Method::POST, &format!("/api/v1/documents/{id}/route"), &clerk).json(&json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["leader"]}]})).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
     let r = s
         .req(Method::POST, &format!("/api/v1/documents/{id}/revisions"), &leader)
         .json(&json!({"base_revision": doc["head_revision"], "body": {"text": BODY}, "fields": {"签收人": SIGNER}}))
