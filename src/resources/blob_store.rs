@@ -54,8 +54,8 @@ pub struct StoredBlob {
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
-    /// The same store when it is a local folder, for the few places that read many small
-    /// files and gain from doing it in one blocking call (see `hash_small`).
+    /// The same store when it is a local folder, for the places that read every file of a
+    /// folder and gain from walking it directly (see `walk_local`).
     local: Option<Arc<LocalFileSystem>>,
     description: String,
 }
@@ -281,8 +281,42 @@ impl BlobStore {
         Ok(self.store.get(path).await?.bytes().await?)
     }
 
+    /// Every blob re-hashed, in batches: (path, SHA-256 and size) each.
+    pub fn hash_all_blobs(&self) -> BoxStream<'static, Vec<(Path, StoreResult<(Sha256Digest, u64)>)>> {
+        if let Some(walks) = self.walk_local(BLOBS, 1, hash_file) {
+            return walks;
+        }
+        self.in_listed_groups(BLOBS, |store, listed| async move {
+            let mut out = Vec::with_capacity(listed.len());
+            for (path, size) in listed {
+                let outcome = if size <= SMALL_OBJECT {
+                    store.get_path_bytes(&path).await.map(|bytes| (Sha256Digest::of(&bytes), bytes.len() as u64))
+                } else {
+                    store.hash_large(&path).await
+                };
+                out.push((path, outcome));
+            }
+            out
+        })
+    }
+
+    /// Every revision manifest read whole, in batches.
+    pub fn read_all_manifests(&self) -> BoxStream<'static, Vec<(Path, StoreResult<Vec<u8>>)>> {
+        if let Some(walks) = self.walk_local(REVISIONS, 64, |path, _| std::fs::read(path)) {
+            return walks;
+        }
+        self.in_listed_groups(REVISIONS, |store, listed| async move {
+            let mut out = Vec::with_capacity(listed.len());
+            for (path, _) in listed {
+                let outcome = store.get_path_bytes(&path).await.map(|bytes| bytes.to_vec());
+                out.push((path, outcome));
+            }
+            out
+        })
+    }
+
     /// SHA-256 and size of a large object, the next pieces fetched while one is hashed.
-    pub async fn hash_large(&self, path: &Path) -> StoreResult<(Sha256Digest, u64)> {
+    async fn hash_large(&self, path: &Path) -> StoreResult<(Sha256Digest, u64)> {
         let mut stream = self.get_path(path).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
@@ -302,22 +336,39 @@ impl BlobStore {
         Ok((Sha256Digest::from_hasher(hasher), size))
     }
 
-    /// Every blob of a local folder hashed, in batches, or `None` for a store that is not a
-    /// local folder.
-    pub fn hash_local_blobs(&self) -> Option<BoxStream<'static, Vec<(Path, StoreResult<(Sha256Digest, u64)>)>>> {
-        self.walk_local(BLOBS, 1, hash_file)
+    /// The objects under `prefix` as listed, in groups of `LISTED_GROUP` handed to `each` as a
+    /// task each (so the work runs on both cores), two at a time; a listing error is an
+    /// outcome named by the prefix.
+    fn in_listed_groups<T, F, Fut>(&self, prefix: &'static str, each: F) -> BoxStream<'static, Vec<(Path, StoreResult<T>)>>
+    where
+        T: Send + 'static,
+        F: Fn(BlobStore, Vec<(Path, u64)>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Vec<(Path, StoreResult<T>)>> + Send + 'static,
+    {
+        let store = self.clone();
+        self.list(prefix)
+            .chunks(LISTED_GROUP)
+            .map(move |entries| {
+                let (listed, failed): (Vec<_>, Vec<_>) = entries.into_iter().partition(Result::is_ok);
+                let work = each(store.clone(), listed.into_iter().flatten().collect());
+                async move {
+                    let mut out: Vec<_> = failed.into_iter().filter_map(Result::err).map(|e| (Path::from(prefix), Err(e))).collect();
+                    match tokio::spawn(work).await {
+                        Ok(done) => out.extend(done),
+                        Err(e) => out.push((Path::from(prefix), Err(StoreError::Io(std::io::Error::other(e.to_string()))))),
+                    }
+                    out
+                }
+            })
+            .buffer_unordered(2)
+            .boxed()
     }
 
-    /// Every revision manifest of a local folder read whole, in batches, or `None` for a store
-    /// that is not a local folder.
-    pub fn read_local_manifests(&self) -> Option<BoxStream<'static, Vec<(Path, StoreResult<Vec<u8>>)>>> {
-        self.walk_local(REVISIONS, 64, |path, _| std::fs::read(path))
-    }
-
-    /// `f` applied to every file under `prefix` of a local folder, walked directly: one
-    /// blocking call per `folders` top-level folders (`blobs/sha256/ab`, `revisions/<document>`),
-    /// two calls at a time, one reused buffer per call. Per file, listing through object_store
-    /// (a stat each), a task and a fresh buffer cost more than reading a few kilobytes.
+    /// `f` applied to every file under `prefix` of a local folder (`None` for another store),
+    /// walked directly: one blocking call per `folders` top-level folders (`blobs/sha256/ab`,
+    /// `revisions/<document>`), two calls at a time, one reused buffer per call. Per file,
+    /// listing through object_store (a stat each), a task and a fresh buffer cost more than
+    /// reading a few kilobytes.
     fn walk_local<T: Send + 'static>(&self, prefix: &'static str, folders: usize, f: fn(&std::path::Path, &mut [u8]) -> std::io::Result<T>) -> Option<BoxStream<'static, Vec<(Path, StoreResult<T>)>>> {
         let local = self.local.clone()?;
         let root = local.path_to_filesystem(&Path::from(prefix)).ok()?;
@@ -333,41 +384,6 @@ impl BlobStore {
         Some(walks.boxed())
     }
 
-    /// SHA-256 and size of each of several small objects (each read whole).
-    pub async fn hash_small(&self, paths: Vec<Path>) -> Vec<(Path, StoreResult<(Sha256Digest, u64)>)> {
-        self.read_small(paths, |bytes| (Sha256Digest::from_hasher(Sha256::new_with_prefix(bytes)), bytes.len() as u64)).await
-    }
-
-    /// Reads each of several small objects whole and hands it to `f`. A local folder reads
-    /// them all in one blocking call, `f` included: per file, a task and a thread hand-off cost
-    /// more than reading a few kilobytes.
-    pub async fn read_small<T: Send + 'static>(&self, paths: Vec<Path>, f: fn(&[u8]) -> T) -> Vec<(Path, StoreResult<T>)> {
-        if let Some(local) = self.local.clone() {
-            let names: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
-            let read = tokio::task::spawn_blocking(move || {
-                paths
-                    .into_iter()
-                    .map(|path| {
-                        let result = local.path_to_filesystem(&path).map_err(StoreError::from).and_then(|file| match std::fs::read(&file) {
-                            Ok(bytes) => Ok(f(&bytes)),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound(path.to_string())),
-                            Err(e) => Err(e.into()),
-                        });
-                        (path, result)
-                    })
-                    .collect()
-            })
-            .await;
-            return read.unwrap_or_else(|e| names.into_iter().map(|name| (Path::from(name), Err(StoreError::Io(std::io::Error::other(e.to_string()))))).collect());
-        }
-        let mut out = Vec::with_capacity(paths.len());
-        for path in paths {
-            let result = self.get_path_bytes(&path).await.map(|bytes| f(&bytes));
-            out.push((path, result));
-        }
-        out
-    }
-
     /// Raw access for verification and tests.
     pub async fn get_path(&self, path: &Path) -> StoreResult<BoxStream<'static, StoreResult<Bytes>>> {
         let result = self.store.get(path).await?;
@@ -378,6 +394,10 @@ impl BlobStore {
 /// Where blobs and revision manifests live in the store.
 const BLOBS: &str = "blobs/sha256";
 const REVISIONS: &str = "revisions";
+/// Objects up to this size are read whole when hashed; larger ones stream.
+const SMALL_OBJECT: u64 = 1 << 20;
+/// Listed objects handed to one task.
+const LISTED_GROUP: usize = 64;
 
 /// `f` applied to every file under `top` (a folder or file directly below `prefix`), named as
 /// the store names it. Files with `#` in their name are object_store's unfinished uploads,
@@ -588,7 +608,7 @@ mod tests {
         let first = blob_path(&stored[0].digest).to_string();
         std::fs::write(dir.path().join(format!("{first}#1")), b"half an upload").unwrap();
         let mut walked: Vec<(String, Sha256Digest, u64)> = Vec::new();
-        let mut batches = store.hash_local_blobs().unwrap();
+        let mut batches = store.hash_all_blobs();
         while let Some(batch) = batches.next().await {
             walked.extend(batch.into_iter().map(|(path, r)| {
                 let (digest, size) = r.unwrap();
@@ -601,7 +621,7 @@ mod tests {
         assert_eq!(walked, listed);
         assert_eq!(walked.len(), 3);
         let mut manifests = Vec::new();
-        let mut batches = store.read_local_manifests().unwrap();
+        let mut batches = store.read_all_manifests();
         while let Some(batch) = batches.next().await {
             manifests.extend(batch);
         }

@@ -9,8 +9,6 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,7 +18,8 @@ use zip::ZipArchive;
 
 use super::archive::ArchiveRecordView;
 use super::keys::KeyService;
-use super::opinions::OPINION_BASE;
+use super::opinions::{OPINION_BASE, seal_opinion_text};
+use super::uploads::{BODY_MEDIA_TYPE, BODY_NAME};
 use super::packages::{PACKAGE_FORMAT, PackageSealing, SEALING_FILE, SEALING_FORMAT};
 use super::sealed::{SealedFields, open_fields};
 use super::{Henji, ServiceError, ServiceResult, now};
@@ -581,7 +580,7 @@ impl Henji {
         }
         for (i, (id, _, manifest)) in bag.manifests.iter().enumerate() {
             doc_rows::insert_revision(&mut tx, &revision_row(&doc.id, i as i64 + 1, id, manifest)).await?;
-            let body = manifest.body.iter().map(|b| (b.sha256, "body.txt", "text/plain; charset=utf-8", b.sealed_base.as_deref().map(|base| (BlobRole::Body.as_str(), base))));
+            let body = manifest.body.iter().map(|b| (b.sha256, BODY_NAME, BODY_MEDIA_TYPE, b.sealed_base.as_deref().map(|base| (BlobRole::Body.as_str(), base))));
             let attachments = manifest.attachments.iter().map(|a| (a.sha256, a.name.as_str(), a.media_type.as_str(), a.sealed_base.as_deref().map(|base| (BlobRole::Attachment.as_str(), base))));
             for (digest, name, media_type, sealed) in body.chain(attachments) {
                 let hex = digest.to_hex();
@@ -593,7 +592,7 @@ impl Henji {
             let ink = inks.iter().find(|(id, _, _)| *id == o.id);
             // A classified document's opinions are sealed here as they were there.
             let text = match (&o.text, &bag.sealing) {
-                (Some(t), Some(s)) if opinions_sealed => Some(B64.encode(sealing::seal(&s.key, &Place::Field { document: &doc.id, base: OPINION_BASE, field: &o.id }, t.as_bytes()))),
+                (Some(t), Some(s)) if opinions_sealed => Some(seal_opinion_text(&s.key, &doc.id, &o.id, t)),
                 (t, _) => t.clone(),
             };
             route_rows::insert_opinion(&mut tx, &OpinionRow {

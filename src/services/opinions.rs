@@ -15,7 +15,7 @@ use super::{Henji, ServiceError, ServiceResult, now};
 use crate::domain::access;
 use crate::domain::ids::DocumentId;
 use crate::domain::people::{DocumentState, Principal};
-use crate::domain::sealing::{self, Place};
+use crate::domain::sealing::{self, Place, SecretKey};
 use crate::resources::catalog::documents::{self as doc_rows, DocumentRow, NewBlobReference};
 use crate::resources::catalog::routing::{self as rows, OpinionRow};
 
@@ -62,6 +62,11 @@ pub fn ink_signature_matches(media_type: &str, first: &[u8]) -> bool {
     }
 }
 
+/// An opinion's text sealed under its document's data key, as the catalog keeps it.
+pub(super) fn seal_opinion_text(key: &SecretKey, document: &str, opinion: &str, text: &str) -> String {
+    B64.encode(sealing::seal(key, &Place::Field { document, base: OPINION_BASE, field: opinion }, text.as_bytes()))
+}
+
 impl Henji {
     pub async fn prepare_opinion(&self, who: &Principal, id: &str) -> ServiceResult<PreparedOpinion> {
         let (row, route) = self.readable_document_with_access(who, id).await?;
@@ -106,7 +111,7 @@ impl Henji {
         let doc = &prepared.document;
         let id = DocumentId::new().to_string();
         let stored_text = match (&text, &prepared.sealing) {
-            (Some(t), Some(s)) => Some(B64.encode(sealing::seal(&s.key, &Place::Field { document: &doc.id, base: OPINION_BASE, field: &id }, t.as_bytes()))),
+            (Some(t), Some(s)) => Some(seal_opinion_text(&s.key, &doc.id, &id, t)),
             (t, _) => t.clone(),
         };
         let created_at = now();

@@ -66,45 +66,12 @@ fn manifest_ids(object: &str) -> Option<(DocumentId, RevisionId)> {
     }
 }
 
-/// Objects up to this size are read whole when hashed.
-const SMALL_OBJECT: u64 = 1 << 20;
-
-/// How many listed objects go to one task.
-const HASH_GROUP: usize = 64;
-
-/// How many groups of blobs are hashed at once: one per core keeps both busy while one waits on I/O.
-const PARALLEL_HASHES: usize = 2;
-
 impl Henji {
     /// Re-hashes every blob against its name.
     pub async fn fixity(&self) -> ServiceResult<(FixityReport, HashSet<Sha256Digest>)> {
         let mut report = FixityReport::default();
         let mut seen = HashSet::new();
-        let mut checks = match self.blobs.hash_local_blobs() {
-            Some(walks) => walks,
-            // Listed objects go in groups, a task each, so hashing runs on both cores; the
-            // small ones of a group are read and hashed in one go.
-            None => self
-                .blobs
-                .list("blobs/sha256")
-                .chunks(HASH_GROUP)
-                .map(|entries| {
-                    let henji = self.clone();
-                    async move {
-                        let (listed, failed): (Vec<_>, Vec<_>) = entries.into_iter().partition(Result::is_ok);
-                        let mut outcomes: Vec<_> = failed.into_iter().filter_map(Result::err).map(|e| (object_store::path::Path::from("blobs/sha256"), Err(e))).collect();
-                        let (small, large): (Vec<_>, Vec<_>) = listed.into_iter().flatten().partition(|(_, size)| *size <= SMALL_OBJECT);
-                        outcomes.extend(henji.blobs.hash_small(small.into_iter().map(|(path, _)| path).collect()).await);
-                        for (path, _) in large {
-                            let outcome = henji.blobs.hash_large(&path).await;
-                            outcomes.push((path, outcome));
-                        }
-                        outcomes
-                    }
-                })
-                .buffer_unordered(PARALLEL_HASHES)
-                .boxed(),
-        };
+        let mut checks = self.blobs.hash_all_blobs();
         while let Some(batch) = checks.next().await {
             for (path, outcome) in batch {
                 report.blobs_checked += 1;
@@ -127,25 +94,7 @@ impl Henji {
     /// them; the blobs they name are collected for the caller to look for.
     async fn read_manifests(&self) -> ServiceResult<ManifestPass> {
         let mut pass = ManifestPass::default();
-        // A local folder is walked directly; from elsewhere, listed objects are read in groups.
-        let mut fetches = match self.blobs.read_local_manifests() {
-            Some(walks) => walks,
-            None => self
-                .blobs
-                .list("revisions")
-                .chunks(HASH_GROUP)
-                .map(|entries| {
-                    let store = self.blobs.clone();
-                    async move {
-                        let (listed, failed): (Vec<_>, Vec<_>) = entries.into_iter().partition(Result::is_ok);
-                        let mut out: Vec<_> = failed.into_iter().filter_map(Result::err).map(|e| (object_store::path::Path::from("revisions"), Err(e))).collect();
-                        out.extend(store.read_small(listed.into_iter().flatten().map(|(path, _)| path).collect(), <[u8]>::to_vec).await);
-                        out
-                    }
-                })
-                .buffer_unordered(PARALLEL_HASHES)
-                .boxed(),
-        };
+        let mut fetches = self.blobs.read_all_manifests();
         while let Some(batch) = fetches.next().await {
             for (path, bytes) in batch {
                 pass.checked += 1;
