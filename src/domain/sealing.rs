@@ -442,4 +442,23 @@ mod tests {
         assert_eq!(blob_prefix(&sealed[..BLOB_HEADER_BYTES - 1]), Err(SealError::Malformed));
         assert_eq!(blob_prefix(&sealed[BLOB_HEADER_BYTES..2 * BLOB_HEADER_BYTES]), Err(SealError::Malformed));
     }
+
+    /// Known answers computed with another AES-GCM implementation (Python `cryptography`):
+    /// sealed blobs and values are plain AES-256-GCM, so data sealed by any earlier build, or
+    /// by another library, opens and re-seals byte for byte.
+    #[test]
+    fn sealing_is_standard_aes_256_gcm() {
+        let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+        let key = SecretKey::from_slice(&(0u8..32).collect::<Vec<_>>()).unwrap();
+        let place = Place::Blob { document: "D", base: "root", role: BlobRole::Body };
+        let plain = "批示：同意。Approved, see attached.".as_bytes();
+        let prefix: [u8; 8] = std::array::from_fn(|i| 100 + i as u8);
+        let mut sealer = BlobSealer::with_prefix(&key, &place, prefix);
+        let mut sealed = sealer.push(plain).concat();
+        sealed.extend(sealer.finish().concat());
+        assert_eq!(sealed, hex("484e4a31000400006465666768696a6b45058ba8ece4cec50c4c5950be1d05b044d6830b631d1d52ea83d7aa5c7ebacabfb3d0c36dbdaaf5b32da71fc7328aafd842f49b18adbcaeb2"));
+        assert_eq!(open_blob(&key, &place, &sealed).unwrap(), plain);
+        let value = hex("c8c9cacbcccdcecfd0d1d2d3f4c4c13f3e45971b82ef5e79b0994b969ff1ff600bba");
+        assert_eq!(open(&key, &field("D", "姓名"), &value).unwrap(), "张三".as_bytes());
+    }
 }
