@@ -30,14 +30,14 @@ fn openssl_aes_gcm_mb_s() -> Option<f64> {
     Some(kb * 1000.0 / 1e6)
 }
 
-/// The aes-gcm crate alone, in place, 256 KiB at a time: the ceiling of anything built on it.
+/// AES-256-GCM alone (aws-lc, which sealing uses), in place, 256 KiB at a time: the ceiling
+/// of anything built on it.
 fn raw_aes_gcm_mb_s(buf: &mut [u8]) -> f64 {
-    use aes_gcm::aead::{AeadInOut, KeyInit};
-    let cipher = aes_gcm::Aes256Gcm::new(&[7u8; 32].into());
-    let nonce = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::default();
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let cipher = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap());
     let started = Instant::now();
     for chunk in buf.chunks_mut(256 * 1024) {
-        std::hint::black_box(cipher.encrypt_inout_detached(&nonce, b"", chunk.into()).unwrap());
+        let _ = std::hint::black_box(cipher.seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), chunk).unwrap());
     }
     buf.len() as f64 / 1e6 / started.elapsed().as_secs_f64()
 }
@@ -153,7 +153,7 @@ fn main() {
     } else {
         println!("seal    : {seal:.0} MB/s, open {open:.0} MB/s (64 MiB); openssl not found");
     }
-    println!("          the aes-gcm crate alone, in place: {raw:.0} MB/s");
+    println!("          AES-256-GCM alone (aws-lc), in place: {raw:.0} MB/s");
 
     let server = start_server();
     let client = reqwest::Client::new();
