@@ -141,31 +141,41 @@ impl Henji {
 
     /// The full check behind `henji verify`.
     pub async fn verify(&self) -> ServiceResult<VerifyReport> {
-        // Blobs, manifests and the audit chain are checked at the same time, as three tasks
-        // rather than one joined future: each does real work (parsing manifests, hashing
-        // the audit chain) and would otherwise wait for the others' turns on one thread.
+        // Blobs, the audit chain, and manifests followed by the catalog are checked at the same
+        // time, as three tasks rather than one joined future: each does real work (hashing,
+        // parsing, catalog reads) and would otherwise wait for the others' turns on one thread.
         let joined = |e: tokio::task::JoinError| ServiceError::Internal(format!("verify: {e}"));
         let (henji_a, henji_b) = (self.clone(), self.clone());
-        let manifests = tokio::spawn(async move { henji_a.read_manifests().await });
+        let history = tokio::spawn(async move { henji_a.verify_history().await });
         let chain = tokio::spawn(async move { henji_b.verify_audit_chain().await });
-        let fixity = self.fixity().await?;
-        let manifest_pass = manifests.await.map_err(joined)??;
+        let (fixity, blobs) = self.fixity().await?;
+        let (mut report, references) = history.await.map_err(joined)??;
         let chain = chain.await.map_err(joined)??;
-        let (fixity, blobs) = fixity;
         // Blobs an archive disposal deleted on purpose: their tombstone keeps the digests.
         let disposed: HashSet<String> = crate::resources::catalog::documents::disposed_blobs(&mut *self.catalog.reader().acquire().await?).await?.into_iter().collect();
-        let mut report = VerifyReport { blobs_checked: fixity.blobs_checked, bytes_checked: fixity.bytes_checked, bad: fixity.bad, ..Default::default() };
-        let ManifestPass { checked, bad, references, manifests, sealed_fields } = manifest_pass;
-        report.manifests_checked = checked;
-        report.bad.extend(bad);
+        (report.blobs_checked, report.bytes_checked) = (fixity.blobs_checked, fixity.bytes_checked);
+        let mut bad = fixity.bad;
+        bad.append(&mut report.bad);
         for (object, digest) in references {
             if !blobs.contains(&digest) && !disposed.contains(&digest.to_hex()) {
-                report.bad.push(BadObject { object, problem: format!("refers to blob {digest}, which is missing or damaged") });
+                bad.push(BadObject { object, problem: format!("refers to blob {digest}, which is missing or damaged") });
             }
         }
+        report.bad = bad;
+        match chain {
+            ChainReport::Intact { events } => report.audit_events = events,
+            ChainReport::Broken { first_bad_seq } => report.bad.push(BadObject { object: format!("audit event {first_bad_seq}"), problem: "audit chain is broken at this event".into() }),
+        }
+        Ok(report)
+    }
 
-        // Catalog: each document's revisions form one unbroken chain of stored manifests ending
-        // at its head.
+    /// Manifests, then the catalog against them: each document's revisions form one unbroken
+    /// chain of stored manifests ending at its head, and sealed fields agree. Returns the
+    /// report so far and the (manifest, blob) references for the caller to look for among the
+    /// blobs that hashed right.
+    async fn verify_history(&self) -> ServiceResult<(VerifyReport, Vec<(String, Sha256Digest)>)> {
+        let ManifestPass { checked, bad, references, manifests, sealed_fields } = self.read_manifests().await?;
+        let mut report = VerifyReport { manifests_checked: checked, bad, ..Default::default() };
         let mut referenced = 0u64;
         let mut after = (String::new(), 0i64);
         let mut previous: Option<(String, String)> = None;
@@ -196,14 +206,8 @@ impl Henji {
             report.bad.push(BadObject { object: format!("document {document}"), problem: format!("head pointer {head} is not the newest revision in its history") });
         }
         report.unreferenced_manifests = (manifests.len() as u64).saturating_sub(referenced);
-
         self.verify_sealing(&sealed_fields, &mut report).await?;
-
-        match chain {
-            ChainReport::Intact { events } => report.audit_events = events,
-            ChainReport::Broken { first_bad_seq } => report.bad.push(BadObject { object: format!("audit event {first_bad_seq}"), problem: "audit chain is broken at this event".into() }),
-        }
-        Ok(report)
+        Ok((report, references))
     }
 
     /// The catalog's copy of each head's sealed fields is the manifest's; with the keys at
