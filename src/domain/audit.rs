@@ -2,9 +2,10 @@
 //! reordering any stored event breaks verification at that event.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
-use super::canonical::to_canonical_bytes;
+use super::canonical::{to_canonical_bytes, write_canonical_string};
 use super::ids::Sha256Digest;
 
 /// The `prev_hash` of the first event.
@@ -23,6 +24,20 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+/// One stored audit event as the catalog holds it, `detail` still in its stored JSON text: the
+/// chain is checked on these, so the usual case parses nothing.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub at: String,
+    pub user: Option<String>,
+    pub action: String,
+    pub object: String,
+    pub detail_json: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// The hash of an event: SHA-256 over the canonical JSON of every column but `hash`.
 pub fn event_hash(
     prev_hash: &str,
@@ -33,16 +48,59 @@ pub fn event_hash(
     object: &str,
     detail: &Value,
 ) -> String {
-    let body = json!({
-        "prev_hash": prev_hash,
-        "seq": seq,
-        "at": at,
-        "user": user,
-        "action": action,
-        "object": object,
-        "detail": detail,
-    });
-    Sha256Digest::of(&to_canonical_bytes(&body)).to_hex()
+    let link = Link { prev_hash, seq, at, user, action, object };
+    link.digest(&to_canonical_bytes(detail)).to_hex()
+}
+
+/// The columns an event's hash covers, but for its detail.
+struct Link<'a> {
+    prev_hash: &'a str,
+    seq: i64,
+    at: &'a str,
+    user: Option<&'a str>,
+    action: &'a str,
+    object: &'a str,
+}
+
+impl Link<'_> {
+    /// The digest of the canonical JSON object of these columns and `canonical_detail`, written
+    /// straight into the hasher: keys in code-point order, as `to_canonical_bytes` sorts them
+    /// (the test `the_hash_is_of_the_canonical_object` holds the two together).
+    fn digest(&self, canonical_detail: &[u8]) -> Sha256Digest {
+        let mut hasher = Sha256::new();
+        let string = |key: &[u8], value: &str, hasher: &mut Sha256| {
+            hasher.update(key);
+            write_canonical_string(value, &mut Hashing(hasher));
+        };
+        string(b"{\"action\":", self.action, &mut hasher);
+        string(b",\"at\":", self.at, &mut hasher);
+        hasher.update(b",\"detail\":");
+        hasher.update(canonical_detail);
+        string(b",\"object\":", self.object, &mut hasher);
+        string(b",\"prev_hash\":", self.prev_hash, &mut hasher);
+        hasher.update(b",\"seq\":");
+        hasher.update(self.seq.to_string().as_bytes());
+        match self.user {
+            Some(user) => string(b",\"user\":", user, &mut hasher),
+            None => hasher.update(b",\"user\":null"),
+        }
+        hasher.update(b"}");
+        Sha256Digest::from_hasher(hasher)
+    }
+}
+
+/// Feeds what a writer is given to a hasher (sha2 0.11 has no `io::Write` of its own).
+struct Hashing<'a>(&'a mut Sha256);
+
+impl std::io::Write for Hashing<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Walks events in `seq` order; a verifier feeds them one at a time so the whole log never has
@@ -61,15 +119,32 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
-    /// `Err(seq)` names the first event that does not fit the chain.
-    pub fn check(&mut self, e: &AuditEvent) -> Result<(), i64> {
-        let seq_ok = self.expected_seq.is_none_or(|s| s == e.seq);
-        let recomputed = event_hash(&e.prev_hash, e.seq, &e.at, e.user.as_deref(), &e.action, &e.object, &e.detail);
-        if !seq_ok || e.prev_hash != self.expected_prev || recomputed != e.hash {
+    /// `Err(seq)` names the first event that does not fit the chain. The event's detail text is hashed as it is first: henji
+    /// stores the canonical form, so a match proves the event intact (short of a SHA-256
+    /// collision). Only when that fails is the text parsed and hashed in canonical form, which
+    /// accepts a catalog that spells the same JSON another way (a PostgreSQL `jsonb` column
+    /// would) and still fails an event whose content was changed.
+    pub fn check_stored(&mut self, e: &StoredEvent) -> Result<(), i64> {
+        let Ok(stored) = e.hash.parse::<Sha256Digest>() else {
             return Err(e.seq);
+        };
+        let link = Link { prev_hash: &e.prev_hash, seq: e.seq, at: &e.at, user: e.user.as_deref(), action: &e.action, object: &e.object };
+        let intact = link.digest(e.detail_json.as_bytes()) == stored || {
+            // Text that is not JSON at all was hashed as a string, if ever it was.
+            let detail = serde_json::from_str(&e.detail_json).unwrap_or_else(|_| Value::String(e.detail_json.clone()));
+            link.digest(&to_canonical_bytes(&detail)) == stored
+        };
+        self.accept(e.seq, &e.prev_hash, &e.hash, intact)
+    }
+
+    fn accept(&mut self, seq: i64, prev_hash: &str, hash: &str, intact: bool) -> Result<(), i64> {
+        let seq_ok = self.expected_seq.is_none_or(|s| s == seq);
+        if !seq_ok || prev_hash != self.expected_prev || !intact {
+            return Err(seq);
         }
-        self.expected_prev = e.hash.clone();
-        self.expected_seq = Some(e.seq + 1);
+        self.expected_prev.clear();
+        self.expected_prev.push_str(hash);
+        self.expected_seq = Some(seq + 1);
         self.checked += 1;
         Ok(())
     }
@@ -77,6 +152,8 @@ impl ChainVerifier {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn chain(n: i64) -> Vec<AuditEvent> {
@@ -97,7 +174,7 @@ mod tests {
     fn an_intact_chain_verifies() {
         let mut v = ChainVerifier::default();
         for e in chain(5) {
-            v.check(&e).unwrap();
+            v.check_stored(&stored(&e)).unwrap();
         }
         assert_eq!(v.checked, 5);
     }
@@ -107,7 +184,7 @@ mod tests {
         let mut events = chain(5);
         events[2].detail = json!({"n": 99});
         let mut v = ChainVerifier::default();
-        let bad = events.iter().find_map(|e| v.check(e).err());
+        let bad = events.iter().find_map(|e| v.check_stored(&stored(e)).err());
         assert_eq!(bad, Some(3));
     }
 
@@ -116,7 +193,63 @@ mod tests {
         let mut events = chain(5);
         events.remove(1);
         let mut v = ChainVerifier::default();
-        let bad = events.iter().find_map(|e| v.check(e).err());
+        let bad = events.iter().find_map(|e| v.check_stored(&stored(e)).err());
         assert_eq!(bad, Some(3));
+    }
+
+    fn stored(e: &AuditEvent) -> StoredEvent {
+        StoredEvent {
+            seq: e.seq,
+            at: e.at.clone(),
+            user: e.user.clone(),
+            action: e.action.clone(),
+            object: e.object.clone(),
+            detail_json: e.detail.to_string(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+
+    #[test]
+    fn the_hash_is_of_the_canonical_object() {
+        // The definition every stored chain was made with; the direct writer must match it.
+        let reference = |prev: &str, seq: i64, at: &str, user: Option<&str>, action: &str, object: &str, detail: &Value| {
+            let body = json!({"prev_hash": prev, "seq": seq, "at": at, "user": user, "action": action, "object": object, "detail": detail});
+            Sha256Digest::of(&to_canonical_bytes(&body)).to_hex()
+        };
+        let detail = json!({"理由": "引号\"与\\反斜杠\n\u{0001}", "n": -1.5, "list": [1, null, true], "z": {"b": 2, "a": 1}});
+        for (user, object, seq) in [(Some("王 秘书"), "document/01J…", 1), (None, "system", 9_007_199_254_740_993), (Some(""), "", 42)] {
+            assert_eq!(
+                event_hash(GENESIS_HASH, seq, "2026-11-30T08:00:00.000Z", user, "document.archive", object, &detail),
+                reference(GENESIS_HASH, seq, "2026-11-30T08:00:00.000Z", user, "document.archive", object, &detail)
+            );
+        }
+    }
+
+    #[test]
+    fn stored_events_verify_as_stored_or_respelled_and_fail_when_changed() {
+        let events: Vec<StoredEvent> = chain(4).iter().map(stored).collect();
+        let mut v = ChainVerifier::default();
+        for e in &events {
+            v.check_stored(e).unwrap();
+        }
+        assert_eq!(v.checked, 4);
+
+        // The same JSON spelled another way (as a jsonb column gives it back) still verifies.
+        let mut respelled = events.clone();
+        respelled[1].detail_json = "{ \"n\" : 2 }".into();
+        let mut v = ChainVerifier::default();
+        assert!(respelled.iter().all(|e| v.check_stored(e).is_ok()));
+
+        for edit in ["{\"n\":99}", "not json", "", "{\"n\":2,\"m\":0}"] {
+            let mut edited = events.clone();
+            edited[2].detail_json = edit.into();
+            let mut v = ChainVerifier::default();
+            assert_eq!(edited.iter().find_map(|e| v.check_stored(e).err()), Some(3), "{edit:?}");
+        }
+        let mut edited = events.clone();
+        edited[0].hash = edited[0].hash.to_uppercase();
+        let mut v = ChainVerifier::default();
+        assert_eq!(edited.iter().find_map(|e| v.check_stored(e).err()), Some(1));
     }
 }

@@ -58,15 +58,11 @@ impl Henji {
         let mut verifier = ChainVerifier::default();
         let mut after = 0;
         loop {
-            let page = audit_log::list(
-                &mut *self.catalog.reader().acquire().await?,
-                &EventFilter { document: None, user: None, since: None, after_seq: after, limit: 1000 },
-            )
-            .await?;
+            let page = audit_log::chain_page(&mut *self.catalog.reader().acquire().await?, after, 1000).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             for e in &page {
-                if let Err(seq) = verifier.check(e) {
+                if let Err(seq) = verifier.check_stored(e) {
                     return Ok(ChainReport::Broken { first_bad_seq: seq });
                 }
             }

@@ -67,9 +67,23 @@ async fn audit_chain_detects_a_hand_edited_row() {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
     }
     let victim = items[3]["seq"].as_i64().unwrap();
-
     let url = format!("sqlite://{}", s.data_dir.join("catalog.db").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let set_detail = |seq: i64, detail: String| sqlx::query("UPDATE audit_events SET detail = $1 WHERE seq = $2").bind(detail).bind(seq);
+    let first_bad = || async {
+        let v: Value = s.req(Method::GET, "/api/v1/audit/verify", &admin).send().await.unwrap().json().await.unwrap();
+        v["first_bad_seq"].as_i64()
+    };
+
+    // The same detail spelled another way (indented) is the same event.
+    let indented = serde_json::to_string_pretty(&items[1]["detail"]).unwrap();
+    assert_ne!(indented, items[1]["detail"].to_string());
+    set_detail(items[1]["seq"].as_i64().unwrap(), indented).execute(&pool).await.unwrap();
+    assert_eq!(first_bad().await, None);
+    // A changed detail, and a changed column, each break the chain at their row.
+    let later = items[4]["seq"].as_i64().unwrap();
+    set_detail(later, r#"{"edited":true}"#.into()).execute(&pool).await.unwrap();
+    assert_eq!(first_bad().await, Some(later));
     sqlx::query("UPDATE audit_events SET username = 'mallory' WHERE seq = $1").bind(victim).execute(&pool).await.unwrap();
     pool.close().await;
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::{CatalogResult, Conn};
-use crate::domain::audit::{AuditEvent, GENESIS_HASH, event_hash};
+use crate::domain::audit::{AuditEvent, GENESIS_HASH, StoredEvent, event_hash};
 
 /// What happened; the chain fields are filled in by `append`.
 pub struct NewEvent<'a> {
@@ -66,6 +66,20 @@ pub async fn list(conn: &mut Conn, f: &EventFilter<'_>) -> CatalogResult<Vec<Aud
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(|r| row_to_event(&r)).collect()
+}
+
+/// Events after `seq` as stored, for walking the chain: the detail stays the stored text.
+pub async fn chain_page(conn: &mut Conn, after_seq: i64, limit: i64) -> CatalogResult<Vec<StoredEvent>> {
+    type Row = (i64, String, Option<String>, String, String, String, String, String);
+    let rows: Vec<Row> = sqlx::query_as("SELECT seq, at, username, action, object, detail, prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, at, user, action, object, detail_json, prev_hash, hash)| StoredEvent { seq, at, user, action, object, detail_json, prev_hash, hash })
+        .collect())
 }
 
 fn row_to_event(r: &sqlx::sqlite::SqliteRow) -> CatalogResult<AuditEvent> {
