@@ -182,9 +182,10 @@ pub struct ArchiveArgs {
 impl ArchiveArgs {
     fn apply(&self, henji: &mut Henji) -> Result<(), String> {
         crate::domain::archive::check_fonds(&self.fonds).map_err(|e| format!("--fonds: {e}"))?;
-        henji.settings.fonds = self.fonds.clone();
-        henji.settings.archive_pattern = crate::domain::archive::ArchivePattern::parse(&self.archive_pattern).map_err(|e| format!("--archive-pattern: {e}"))?;
-        henji.settings.organization = self.organization.clone();
+        let settings = henji.settings_mut();
+        settings.fonds = self.fonds.clone();
+        settings.archive_pattern = crate::domain::archive::ArchivePattern::parse(&self.archive_pattern).map_err(|e| format!("--archive-pattern: {e}"))?;
+        settings.organization = self.organization.clone();
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::people::NewUser;
 use super::keys::{KeyCheckError, KeyService, check_keyring, record_key_checks};
 use super::search::SearchEngine;
-use super::{Henji, ServiceError, ServiceSettings};
+use super::{Henji, ServiceError, ServiceSettings, Shared};
 use crate::domain::kinds::{KindError, KindRegistry};
 use crate::domain::people::{Classification, Role};
 use crate::domain::route_templates::{RouteTemplate, TemplateRegistry};
@@ -168,14 +168,14 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     metrics.blobs_stored.set(count);
     metrics.bytes_stored.set(bytes);
     let committer = super::group_commit::GroupCommitter::start(catalog.clone());
-    let henji = Henji {
+    let henji = Henji::new(Shared {
         committer, catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), caches: Default::default(),
         settings: ServiceSettings::default(),
         search: Arc::new(SearchEngine::new(config.index_dir())),
         keys: Arc::new(KeyService::new(keyring)),
         templates: Arc::new(templates),
         notifier: Default::default(),
-    };
+    });
 
     if let OpenMode::Create { admin_password } = mode {
         let users = count_users(&mut *henji.catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
