@@ -191,6 +191,9 @@ fn main() {
             totals.push(r.total);
         }
     }
+    // Which queries make the tail: their kind says what to make cheaper.
+    let mut slowest: Vec<(f64, &String, usize)> = times.iter().zip(&queries).zip(&totals).map(|((t, q), n)| (*t, q, *n)).collect();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
     times.sort_by(|a, b| a.total_cmp(b));
     let median_total = {
         let mut t = totals.clone();
@@ -204,6 +207,9 @@ fn main() {
         times.last().copied().unwrap_or(0.0),
         docs / DEPARTMENTS.len()
     );
+    for (ms, q, total) in slowest.iter().take(5) {
+        println!("query :   slowest: {ms:.1} ms for {q:?} ({total} hits)");
+    }
     drop(index);
 
     // 5. SQLite FTS5 (trigram) on a subset, next to henji on the same subset.
