@@ -119,11 +119,13 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
-    /// `Err(seq)` names the first event that does not fit the chain. The event's detail text is hashed as it is first: henji
-    /// stores the canonical form, so a match proves the event intact (short of a SHA-256
-    /// collision). Only when that fails is the text parsed and hashed in canonical form, which
-    /// accepts a catalog that spells the same JSON another way (a PostgreSQL `jsonb` column
-    /// would) and still fails an event whose content was changed.
+    /// `Err(seq)` names the first event that does not fit the chain.
+    ///
+    /// The event's detail text is hashed as it is first: henji stores the canonical form, so a
+    /// match proves the event intact (short of a SHA-256 collision). Only when that fails is
+    /// the text parsed and hashed in canonical form, which accepts a catalog that spells the
+    /// same JSON another way (a PostgreSQL `jsonb` column would) and still fails an event
+    /// whose content was changed.
     pub fn check_stored(&mut self, e: &StoredEvent) -> Result<(), i64> {
         let Ok(stored) = e.hash.parse::<Sha256Digest>() else {
             return Err(e.seq);
