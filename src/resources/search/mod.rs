@@ -27,7 +27,7 @@ use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
-use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
 use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
@@ -348,8 +348,9 @@ impl SearchIndex {
 
     pub fn search(&self, q: &IndexQuery<'_>) -> SearchResult<IndexResults> {
         let f = &self.fields;
+        let searcher = self.reader.searcher();
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
-        match self.build(q.query)? {
+        match self.build(&searcher, q.query)? {
             Some(query) => clauses.push((Occur::Must, query)),
             None => return Ok(IndexResults { total: 0, hits: vec![], facets: Facets::default() }),
         }
@@ -382,7 +383,6 @@ impl SearchIndex {
             clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.archived, archived as u64), IndexRecordOption::Basic))));
         }
         let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
         let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_score();
         let (total, top, facets) = searcher.search(&query, &(Count, top, FacetCollector))?;
         let mut hits = Vec::with_capacity(top.len());
@@ -404,20 +404,20 @@ impl SearchIndex {
 
     /// The tantivy query for a query tree; `None` when it asks for nothing searchable (only
     /// punctuation, say).
-    fn build(&self, q: &Query) -> SearchResult<Option<Box<dyn TantivyQuery>>> {
+    fn build(&self, searcher: &Searcher, q: &Query) -> SearchResult<Option<Box<dyn TantivyQuery>>> {
         Ok(match q {
-            Query::Text { field, text } => self.text_query(*field, text),
+            Query::Text { field, text } => self.text_query(searcher, *field, text),
             Query::And(parts) => {
                 let mut clauses = Vec::new();
                 for part in parts {
                     match part {
                         Query::Not(inner) => {
-                            if let Some(q) = self.build(inner)? {
+                            if let Some(q) = self.build(searcher, inner)? {
                                 clauses.push((Occur::MustNot, q));
                             }
                         }
                         other => {
-                            if let Some(q) = self.build(other)? {
+                            if let Some(q) = self.build(searcher, other)? {
                                 clauses.push((Occur::Must, q));
                             }
                         }
@@ -434,19 +434,19 @@ impl SearchIndex {
             Query::Or(parts) => {
                 let mut clauses = Vec::new();
                 for part in parts {
-                    if let Some(q) = self.build(part)? {
+                    if let Some(q) = self.build(searcher, part)? {
                         clauses.push((Occur::Should, q));
                     }
                 }
                 (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn TantivyQuery>)
             }
-            Query::Not(inner) => self.build(inner)?.map(|q| Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn TantivyQuery>), (Occur::MustNot, q)])) as Box<dyn TantivyQuery>),
+            Query::Not(inner) => self.build(searcher, inner)?.map(|q| Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn TantivyQuery>), (Occur::MustNot, q)])) as Box<dyn TantivyQuery>),
         })
     }
 
     /// A word or phrase: it must occur as a contiguous run in one of the fields (the `gram`
     /// fields decide), and jieba's words for it rank the matches (the `seg` fields).
-    fn text_query(&self, field: Option<SearchField>, text: &str) -> Option<Box<dyn TantivyQuery>> {
+    fn text_query(&self, searcher: &Searcher, field: Option<SearchField>, text: &str) -> Option<Box<dyn TantivyQuery>> {
         let grams = self.analyze(GRAM_QUERY, text);
         if grams.is_empty() {
             return None;
@@ -457,7 +457,8 @@ impl SearchIndex {
         let mut ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         for target in targets {
             let pair = self.fields.text(target);
-            let terms: Vec<(usize, Term)> = grams.iter().map(|(p, t)| (*p, Term::from_field_text(pair.gram, t))).collect();
+            let doc_freq = |t: &str| searcher.doc_freq(&Term::from_field_text(pair.gram, t)).unwrap_or(0);
+            let terms: Vec<(usize, Term)> = tokenizers::covering_bigrams(&grams, doc_freq).into_iter().map(|(p, t)| (p, Term::from_field_text(pair.gram, &t))).collect();
             let q: Box<dyn TantivyQuery> = if let [(_, term)] = &terms[..] {
                 if let Some(c) = tokenizers::lone_character(&grams[0].1) {
                     // Every term that begins with the character: they sort before the next

@@ -4,13 +4,13 @@
 //! - `gram`: each CJK character that has a CJK neighbour after it gives the bigram of the two,
 //!   and the first and the last character of a run also give themselves (unigrams), each at
 //!   the character's position. A run of two or more CJK characters in a query is then a phrase
-//!   of bigrams at consecutive positions. A run of one character in a query stands for itself:
-//!   inside a longer query it sits against a Latin word or a gap, so in a matching text it
-//!   begins or ends a run and is indexed alone; a query of just one character is a *prefix*
-//!   (every occurrence of a character begins a bigram or is a unigram, so the terms that begin
-//!   with it find every document that contains it; see `SearchIndex::text_query`). This is the
-//!   recall field. About one term per character, not a unigram and a bigram for each, halves
-//!   the work and the postings.
+//!   of its bigrams at their positions (every other one suffices, see `covering_bigrams`). A
+//!   run of one character in a query stands for itself: inside a longer query it sits against
+//!   a Latin word or a gap, so in a matching text it begins or ends a run and is indexed alone;
+//!   a query of just one character is a *prefix* (every occurrence of a character begins a
+//!   bigram or is a unigram, so the terms that begin with it find every document that contains
+//!   it; see `SearchIndex::text_query`). This is the recall field. About one term per
+//!   character, not a unigram and a bigram for each, halves the work and the postings.
 //! - `seg`: words as jieba segments them (search mode, dictionary only, no HMM), for ranking.
 //!
 //! In both, Latin words and numbers are single tokens, lower-cased and stemmed (English), and a
@@ -57,6 +57,40 @@ pub fn lone_character(token: &str) -> Option<char> {
         (Some(c), None) if kind(c) == Kind::Cjk => Some(c),
         _ => None,
     }
+}
+
+/// The bigrams of a query's phrase that decide it: of each run of bigrams at consecutive
+/// positions, every other one and the last, and the one in fewest documents (`doc_freq`).
+/// A bigram at position p stands for the characters at p and p + 1, so these still cover every
+/// character of the run, and a text has a bigram at every character that another follows: the
+/// phrase matches exactly the texts it matched with all of them, while reading the positions
+/// of fewer terms (two of three for a four-character word). The rarest bigram is kept because
+/// it decides which documents are candidates at all: without it, a phrase of common
+/// characters around a rare pair would check the positions of many more documents.
+/// Other tokens are kept as they are.
+pub fn covering_bigrams(grams: &[(usize, String)], doc_freq: impl Fn(&str) -> u64) -> Vec<(usize, String)> {
+    let is_bigram = |t: &str| {
+        let mut chars = t.chars();
+        matches!((chars.next(), chars.next(), chars.next()), (Some(a), Some(b), None) if kind(a) == Kind::Cjk && kind(b) == Kind::Cjk)
+    };
+    let bigram: Vec<bool> = grams.iter().map(|(_, t)| is_bigram(t)).collect();
+    let mut keep = vec![true; grams.len()];
+    let mut start = 0;
+    while start < grams.len() {
+        // The run of bigrams at consecutive positions that begins at `start`.
+        let mut end = start + 1;
+        while end < grams.len() && bigram[start] && bigram[end] && grams[end].0 == grams[end - 1].0 + 1 {
+            end += 1;
+        }
+        if end - start >= 3 {
+            let rarest = (start..end).min_by_key(|&i| doc_freq(&grams[i].1)).unwrap_or(start);
+            for (i, k) in keep.iter_mut().enumerate().take(end).skip(start) {
+                *k = (i - start) % 2 == 0 || i == end - 1 || i == rarest;
+            }
+        }
+        start = end;
+    }
+    grams.iter().zip(keep).filter(|(_, k)| *k).map(|(g, _)| g.clone()).collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -357,6 +391,41 @@ mod tests {
         assert_eq!(run(GRAM_QUERY, "2026年"), owned(&[("2026", 0), ("年", 1)]));
         assert_eq!(run(GRAM_QUERY, "“预算”"), owned(&[("预算", 0)]));
         assert_eq!(run(GRAM_QUERY, "预算 年"), owned(&[("预算", 0), ("年", 3)]));
+    }
+
+    #[test]
+    fn a_phrase_keeps_every_other_bigram_and_the_last_of_each_run() {
+        // Every bigram as common as any other, so only the cover is kept...
+        let covered = |q: &str| -> Vec<(String, usize)> {
+            let grams: Vec<(usize, String)> = run(GRAM_QUERY, q).into_iter().map(|(t, p)| (p, t)).collect();
+            covering_bigrams(&grams, |_| 7).into_iter().map(|(p, t)| (t, p)).collect()
+        };
+        assert_eq!(covered("预算"), owned(&[("预算", 0)]));
+        assert_eq!(covered("预算编"), owned(&[("预算", 0), ("算编", 1)]));
+        assert_eq!(covered("预算编制"), owned(&[("预算", 0), ("编制", 2)]));
+        assert_eq!(covered("年度预算编"), owned(&[("年度", 0), ("预算", 2), ("算编", 3)]));
+        assert_eq!(covered("年度预算编制"), owned(&[("年度", 0), ("预算", 2), ("编制", 4)]));
+        // Runs apart (a gap, a Latin word) are thinned one by one; lone characters and words stay.
+        assert_eq!(covered("预算编制 年度预算"), owned(&[("预算", 0), ("编制", 2), ("年度", 5), ("预算", 7)]));
+        assert_eq!(covered("年度预算Q3编制工作"), owned(&[("年度", 0), ("预算", 2), ("q3", 4), ("编制", 5), ("工作", 7)]));
+        assert_eq!(covered("2026年"), owned(&[("2026", 0), ("年", 1)]));
+        // Every character of a run is still in a kept bigram.
+        for q in ["预算编制", "关于做好年度预算编制工作的通知", "预算编制工作"] {
+            let chars: Vec<char> = q.chars().collect();
+            let mut seen = vec![false; chars.len()];
+            for (t, p) in covered(q) {
+                assert_eq!(t.chars().collect::<Vec<_>>(), chars[p..p + 2], "{q}");
+                seen[p] = true;
+                seen[p + 1] = true;
+            }
+            assert!(seen.iter().all(|s| *s), "{q}");
+        }
+        // ...and the rarest bigram of a run is kept as well.
+        let grams: Vec<(usize, String)> = run(GRAM_QUERY, "预算编制").into_iter().map(|(t, p)| (p, t)).collect();
+        let rare_middle = covering_bigrams(&grams, |t| if t == "算编" { 1 } else { 100 });
+        assert_eq!(rare_middle, grams);
+        let rare_end = covering_bigrams(&grams, |t| if t == "编制" { 1 } else { 100 });
+        assert_eq!(rare_end, vec![(0, "预算".to_string()), (2, "编制".to_string())]);
     }
 
     #[test]
