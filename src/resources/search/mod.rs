@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TantivyQuery, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
@@ -349,12 +349,35 @@ impl SearchIndex {
     pub fn search(&self, q: &IndexQuery<'_>) -> SearchResult<IndexResults> {
         let f = &self.fields;
         let searcher = self.reader.searcher();
-        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
-        match self.build(&searcher, q.query)? {
-            Some(query) => clauses.push((Occur::Must, query)),
-            None => return Ok(IndexResults { total: 0, hits: vec![], facets: Facets::default() }),
+        let scope = self.scope(q);
+        let Some(matching) = self.build(&searcher, &scope, q.query)? else {
+            return Ok(IndexResults { total: 0, hits: vec![], facets: Facets::default() });
+        };
+        let query = BooleanQuery::new(vec![(Occur::Must, matching), (Occur::Must, scope.box_clone())]);
+        let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_score();
+        let (total, top, facets) = searcher.search(&query, &(Count, top, FacetCollector))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            hits.push(IndexHit {
+                id: text(f.id),
+                title: text(f.title.gram),
+                kind: text(f.kind),
+                department: text(f.department),
+                classification: text(f.classification),
+                created_at: text(f.created_at),
+                score,
+            });
         }
-        // Who may see what is part of the query, so counts, facets and pages agree with it.
+        Ok(IndexResults { total, hits, facets })
+    }
+
+    /// What the caller may read and the filters asked for, as one clause: who may see what is
+    /// part of the query, so counts, facets and pages agree with it.
+    fn scope(&self, q: &IndexQuery<'_>) -> BooleanQuery {
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         clauses.push((Occur::Must, Box::new(RangeQuery::new(Bound::Unbounded, Bound::Included(Term::from_field_u64(f.rank, q.max_rank))))));
         let exact = |field: Field, value: &str| -> Box<dyn TantivyQuery> { Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic)) };
         if let Some(d) = q.only_department {
@@ -382,42 +405,25 @@ impl SearchIndex {
         if let Some(archived) = q.archived {
             clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.archived, archived as u64), IndexRecordOption::Basic))));
         }
-        let query = BooleanQuery::new(clauses);
-        let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_score();
-        let (total, top, facets) = searcher.search(&query, &(Count, top, FacetCollector))?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            hits.push(IndexHit {
-                id: text(f.id),
-                title: text(f.title.gram),
-                kind: text(f.kind),
-                department: text(f.department),
-                classification: text(f.classification),
-                created_at: text(f.created_at),
-                score,
-            });
-        }
-        Ok(IndexResults { total, hits, facets })
+        BooleanQuery::new(clauses)
     }
 
     /// The tantivy query for a query tree; `None` when it asks for nothing searchable (only
     /// punctuation, say).
-    fn build(&self, searcher: &Searcher, q: &Query) -> SearchResult<Option<Box<dyn TantivyQuery>>> {
+    fn build(&self, searcher: &Searcher, scope: &BooleanQuery, q: &Query) -> SearchResult<Option<Box<dyn TantivyQuery>>> {
         Ok(match q {
-            Query::Text { field, text } => self.text_query(searcher, *field, text),
+            Query::Text { field, text } => self.text_query(searcher, scope, *field, text),
             Query::And(parts) => {
                 let mut clauses = Vec::new();
                 for part in parts {
                     match part {
                         Query::Not(inner) => {
-                            if let Some(q) = self.build(searcher, inner)? {
+                            if let Some(q) = self.build(searcher, scope, inner)? {
                                 clauses.push((Occur::MustNot, q));
                             }
                         }
                         other => {
-                            if let Some(q) = self.build(searcher, other)? {
+                            if let Some(q) = self.build(searcher, scope, other)? {
                                 clauses.push((Occur::Must, q));
                             }
                         }
@@ -434,19 +440,19 @@ impl SearchIndex {
             Query::Or(parts) => {
                 let mut clauses = Vec::new();
                 for part in parts {
-                    if let Some(q) = self.build(searcher, part)? {
+                    if let Some(q) = self.build(searcher, scope, part)? {
                         clauses.push((Occur::Should, q));
                     }
                 }
                 (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn TantivyQuery>)
             }
-            Query::Not(inner) => self.build(searcher, inner)?.map(|q| Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn TantivyQuery>), (Occur::MustNot, q)])) as Box<dyn TantivyQuery>),
+            Query::Not(inner) => self.build(searcher, scope, inner)?.map(|q| Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn TantivyQuery>), (Occur::MustNot, q)])) as Box<dyn TantivyQuery>),
         })
     }
 
     /// A word or phrase: it must occur as a contiguous run in one of the fields (the `gram`
     /// fields decide), and jieba's words for it rank the matches (the `seg` fields).
-    fn text_query(&self, searcher: &Searcher, field: Option<SearchField>, text: &str) -> Option<Box<dyn TantivyQuery>> {
+    fn text_query(&self, searcher: &Searcher, scope: &BooleanQuery, field: Option<SearchField>, text: &str) -> Option<Box<dyn TantivyQuery>> {
         let grams = self.analyze(GRAM_QUERY, text);
         if grams.is_empty() {
             return None;
@@ -471,7 +477,13 @@ impl SearchIndex {
             } else {
                 Box::new(PhraseQuery::new_with_offset(terms))
             };
-            matches.push((Occur::Should, q));
+            // The scope inside each field's branch as well as around the whole: a union of the
+            // fields fills windows of 4,096 documents from every branch, so a branch that is
+            // only the phrase checks positions in documents the caller cannot see; with the
+            // scope beside it, its rarest clause (a department, say) picks the candidates. It
+            // scores nothing, so ranking is as before.
+            let scoped: Box<dyn TantivyQuery> = Box::new(ConstScoreQuery::new(scope.box_clone(), 0.0));
+            matches.push((Occur::Should, Box::new(BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, scoped)]))));
             for (_, w) in &words {
                 ranking.push((Occur::Should, Box::new(TermQuery::new(Term::from_field_text(pair.seg, w), IndexRecordOption::WithFreqs))));
             }
