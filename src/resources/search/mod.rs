@@ -353,7 +353,7 @@ impl SearchIndex {
         let Some(matching) = self.build(&searcher, &scope, q.query)? else {
             return Ok(IndexResults { total: 0, hits: vec![], facets: Facets::default() });
         };
-        let query = BooleanQuery::new(vec![(Occur::Must, matching), (Occur::Must, scope.box_clone())]);
+        let query = BooleanQuery::new(vec![(Occur::Must, matching), (Occur::Must, Box::new(scope))]);
         let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_score();
         let (total, top, facets) = searcher.search(&query, &(Count, top, FacetCollector))?;
         let mut hits = Vec::with_capacity(top.len());
