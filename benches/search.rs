@@ -10,7 +10,9 @@
 //!    (5,000 by default: FTS5 indexes Chinese at tens of documents a second here), the same
 //!    queries, and the ratios.
 //!
-//! Run: `cargo bench --bench search`.
+//! Run: `cargo bench --bench search`. `HENJI_BENCH_INDEX_DIR=/some/dir` keeps the index
+//! there and reuses it on the next run with the same `HENJI_BENCH_DOCS` (for query work; delete
+//! the folder after changing how documents are indexed).
 
 use std::time::Instant;
 
@@ -135,29 +137,45 @@ fn main() {
     let mut rng = Rng(0xC0FFEE);
     let corpus = Corpus::new(&mut rng);
 
-    // 1. Indexing.
-    let dir = tempfile::tempdir().unwrap();
-    let index = SearchIndex::create(&dir.path().join("index")).unwrap();
-    let started = Instant::now();
-    let mut raw_bytes = 0u64;
-    let mut doc_rng = Rng(42);
-    for n in 0..docs {
-        let d = document(&corpus, &mut doc_rng, n);
-        raw_bytes += (d.title.len() + d.body.len() + d.fields.len()) as u64;
-        index.upsert(&d).unwrap();
-        if n % 20_000 == 19_999 {
-            index.commit(n as i64).unwrap();
+    // 1. Indexing. With HENJI_BENCH_INDEX_DIR the index is kept there and, on the next run
+    // with the same number of documents, reused, so query work at 100,000 documents does not
+    // wait ten minutes for a rebuild. Only valid while the indexing code is unchanged.
+    let temporary = tempfile::tempdir().unwrap();
+    let kept = std::env::var_os("HENJI_BENCH_INDEX_DIR").map(std::path::PathBuf::from);
+    let index_dir = kept.clone().unwrap_or_else(|| temporary.path().join("index"));
+    let marker = index_dir.join(format!("henji-bench-{docs}-documents"));
+    let index = if kept.is_some() && marker.exists() {
+        println!("index : reusing the index of {docs} documents in {} (HENJI_BENCH_INDEX_DIR); indexing not measured", index_dir.display());
+        SearchIndex::open(&index_dir).unwrap()
+    } else {
+        if index_dir.exists() {
+            std::fs::remove_dir_all(&index_dir).unwrap();
         }
-    }
-    index.commit(docs as i64).unwrap();
-    let secs = started.elapsed().as_secs_f64();
-    index.close().unwrap();
-    let merged = started.elapsed().as_secs_f64();
-    let index = SearchIndex::open(&dir.path().join("index")).unwrap();
-    println!("index : merges done {:.1} s after the last commit", merged - secs);
-    println!("index : {:.0} documents/s, {:.1} MB/s of text ({docs} documents, {:.0} MB, {secs:.1} s; target >= 1,000 documents/s)", docs as f64 / secs, raw_bytes as f64 / 1e6 / secs, raw_bytes as f64 / 1e6);
-    let size: u64 = walk(&dir.path().join("index"));
-    println!("size  : index {:.0} MB for {:.0} MB of text: {:.2} x (target <= 1.5 x)", size as f64 / 1e6, raw_bytes as f64 / 1e6, size as f64 / raw_bytes as f64);
+        let index = SearchIndex::create(&index_dir).unwrap();
+        let started = Instant::now();
+        let mut raw_bytes = 0u64;
+        let mut doc_rng = Rng(42);
+        for n in 0..docs {
+            let d = document(&corpus, &mut doc_rng, n);
+            raw_bytes += (d.title.len() + d.body.len() + d.fields.len()) as u64;
+            index.upsert(&d).unwrap();
+            if n % 20_000 == 19_999 {
+                index.commit(n as i64).unwrap();
+            }
+        }
+        index.commit(docs as i64).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        index.close().unwrap();
+        let merged = started.elapsed().as_secs_f64();
+        println!("index : merges done {:.1} s after the last commit", merged - secs);
+        println!("index : {:.0} documents/s, {:.1} MB/s of text ({docs} documents, {:.0} MB, {secs:.1} s; target >= 1,000 documents/s)", docs as f64 / secs, raw_bytes as f64 / 1e6 / secs, raw_bytes as f64 / 1e6);
+        let size: u64 = walk(&index_dir);
+        println!("size  : index {:.0} MB for {:.0} MB of text: {:.2} x (target <= 1.5 x)", size as f64 / 1e6, raw_bytes as f64 / 1e6, size as f64 / raw_bytes as f64);
+        if kept.is_some() {
+            std::fs::write(&marker, b"").unwrap();
+        }
+        SearchIndex::open(&index_dir).unwrap()
+    };
 
     // 3. Queries in process, as a staff member of one department cleared to internal.
     let queries = queries(&corpus, &mut Rng(7));
