@@ -264,7 +264,11 @@ impl SearchIndex {
         Self::ready(index)
     }
 
-    fn ready(index: Index) -> SearchResult<Self> {
+    fn ready(mut index: Index) -> SearchResult<Self> {
+        // One query searches its segments on all cores: a search that must read many matches
+        // (a common character, a phrase of common words) is the one a user waits for, and
+        // segments are independent. Under many concurrent searches the pool simply stays busy.
+        index.set_default_multithread_executor()?;
         for (name, analyzer) in tokenizers::analyzers() {
             index.tokenizers().register(name, analyzer);
         }
@@ -515,9 +519,11 @@ struct SegmentFacets {
     kind: Option<StrColumn>,
     department: Option<StrColumn>,
     year: Column<u64>,
-    kind_counts: BTreeMap<u64, u64>,
-    department_counts: BTreeMap<u64, u64>,
-    year_counts: BTreeMap<u64, u64>,
+    // Counted per hit, so kept cheap: term ordinals index a vector (there are few kinds and
+    // departments), and the few years are searched in a short list.
+    kind_counts: Vec<u64>,
+    department_counts: Vec<u64>,
+    year_counts: Vec<(u64, u64)>,
 }
 
 impl Collector for FacetCollector {
@@ -530,9 +536,9 @@ impl Collector for FacetCollector {
             kind: fast.str("kind")?,
             department: fast.str("department")?,
             year: fast.u64("year")?,
-            kind_counts: BTreeMap::new(),
-            department_counts: BTreeMap::new(),
-            year_counts: BTreeMap::new(),
+            kind_counts: Vec::new(),
+            department_counts: Vec::new(),
+            year_counts: Vec::new(),
         })
     }
 
@@ -559,21 +565,28 @@ impl SegmentCollector for SegmentFacets {
     fn collect(&mut self, doc: DocId, _: Score) {
         for (column, counts) in [(&self.kind, &mut self.kind_counts), (&self.department, &mut self.department_counts)] {
             if let Some(ord) = column.as_ref().and_then(|c| c.ords().first(doc)) {
-                *counts.entry(ord).or_default() += 1;
+                let ord = ord as usize;
+                if ord >= counts.len() {
+                    counts.resize(ord + 1, 0);
+                }
+                counts[ord] += 1;
             }
         }
         if let Some(year) = self.year.first(doc) {
-            *self.year_counts.entry(year).or_default() += 1;
+            match self.year_counts.iter_mut().find(|(y, _)| *y == year) {
+                Some((_, n)) => *n += 1,
+                None => self.year_counts.push((year, 1)),
+            }
         }
     }
 
     fn harvest(self) -> Facets {
-        let names = |column: &Option<StrColumn>, counts: BTreeMap<u64, u64>| -> BTreeMap<String, u64> {
+        let names = |column: &Option<StrColumn>, counts: Vec<u64>| -> BTreeMap<String, u64> {
             let mut out = BTreeMap::new();
             let Some(column) = column else { return out };
-            for (ord, n) in counts {
+            for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
                 let mut name = String::new();
-                if column.ord_to_str(ord, &mut name).unwrap_or(false) {
+                if column.ord_to_str(ord as u64, &mut name).unwrap_or(false) {
                     out.insert(name, n);
                 }
             }
