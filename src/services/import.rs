@@ -219,7 +219,7 @@ fn hash_entry(zip: &mut ZipArchive<File>, name: &str) -> ServiceResult<(String, 
 /// SHA-256 of a payload file as `sealer` seals it.
 fn hash_sealed_entry(zip: &mut ZipArchive<File>, name: &str, mut sealer: BlobSealer) -> ServiceResult<Sha256Digest> {
     let mut hasher = Sha256::new();
-    read_entry(zip, name, |piece| sealer.push(piece).iter().for_each(|p| hasher.update(p)))?;
+    read_entry(zip, name, |piece| sealer.push(Bytes::copy_from_slice(piece)).iter().for_each(|p| hasher.update(p)))?;
     sealer.finish().iter().for_each(|p| hasher.update(p));
     Ok(Sha256Digest::from_hasher(hasher))
 }
@@ -444,7 +444,10 @@ async fn store_entry(henji: &Henji, zip_path: PathBuf, name: String, mut sealer:
                         vec![Bytes::from(buf)]
                     }
                     (Some(_), 0) => sealer.take().map(BlobSealer::finish).unwrap_or_default(),
-                    (Some(s), _) => s.push(&buf[..n]),
+                    (Some(s), _) => {
+                        buf.truncate(n);
+                        s.push(Bytes::from(buf))
+                    }
                 };
                 for piece in pieces {
                     if tx.blocking_send(Ok(piece)).is_err() {

@@ -156,7 +156,7 @@ impl Henji {
                 }
                 let Some(o) = opener.as_mut() else { return Ok(None) };
                 let result = match stream.try_next().await? {
-                    Some(chunk) => o.push(&chunk),
+                    Some(chunk) => o.push(chunk),
                     None => opener.take().map_or(Ok(Vec::new()), |o| o.finish().map(|last| vec![last])),
                 };
                 match result {

@@ -169,7 +169,7 @@ impl Upload {
         }
         match self.sealer.as_mut() {
             Some((Sealing::Inline(sealer), _)) => {
-                for piece in sealer.push(&chunk) {
+                for piece in sealer.push(chunk) {
                     self.writer.write(piece).await?;
                 }
             }
@@ -205,7 +205,7 @@ impl SealingPipe {
                 pieces.blocking_send(piece).is_ok()
             };
             while let Some(chunk) = chunks.blocking_recv() {
-                for piece in sealer.push(&chunk) {
+                for piece in sealer.push(chunk) {
                     if !send(piece) {
                         return None;
                     }
