@@ -15,6 +15,33 @@ pub struct Server {
     pub dir: tempfile::TempDir,
 }
 
+impl Server {
+    /// Waits until the server has used less than 5 % of a core for two seconds (its index
+    /// merges done, say), at most `limit`; gives how long that took.
+    pub fn wait_until_quiet(&self, limit: std::time::Duration) -> std::time::Duration {
+        let cpu_ticks = || -> Option<u64> {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        };
+        let started = std::time::Instant::now();
+        let mut before = cpu_ticks();
+        while started.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let now = cpu_ticks();
+            match (before, now) {
+                // Clock ticks are hundredths of a second here: under 10 in 2 s is under 5 %.
+                (Some(b), Some(n)) if n - b < 10 => break,
+                (None, _) | (_, None) => break,
+                _ => before = now,
+            }
+        }
+        started.elapsed()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
