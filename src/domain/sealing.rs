@@ -459,10 +459,11 @@ impl BlobOpener {
     }
 }
 
-/// Opens a whole sealed blob held in memory.
-pub fn open_blob(key: &SecretKey, place: &Place<'_>, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+/// Opens a whole sealed blob held in memory (shared, not copied: the opener reads its chunks
+/// where they lie).
+pub fn open_blob(key: &SecretKey, place: &Place<'_>, sealed: Bytes) -> Result<Vec<u8>, SealError> {
     let mut opener = BlobOpener::new(key, place);
-    let mut plain = opener.push(Bytes::copy_from_slice(sealed))?.concat();
+    let mut plain = opener.push(sealed)?.concat();
     plain.extend(opener.finish()?);
     Ok(plain)
 }
@@ -529,20 +530,20 @@ mod tests {
         let sealed = seal_in_pieces(&key, &place, &data, 100_000);
         let mut flipped = sealed.clone();
         flipped[BLOB_HEADER_BYTES + BLOB_CHUNK_BYTES + 100] ^= 0x80;
-        assert_eq!(open_blob(&key, &place, &flipped), Err(SealError::Tampered));
+        assert_eq!(open_blob(&key, &place, Bytes::copy_from_slice(&flipped)), Err(SealError::Tampered));
         let whole = BLOB_CHUNK_BYTES + TAG_BYTES;
         // Cut after a whole chunk: that chunk was not sealed as the last.
-        assert!(open_blob(&key, &place, &sealed[..BLOB_HEADER_BYTES + whole]).is_err());
-        assert!(open_blob(&key, &place, &sealed[..sealed.len() - 1]).is_err());
+        assert!(open_blob(&key, &place, Bytes::copy_from_slice(&sealed[..BLOB_HEADER_BYTES + whole])).is_err());
+        assert!(open_blob(&key, &place, Bytes::copy_from_slice(&sealed[..sealed.len() - 1])).is_err());
         let other = Place::Blob { document: "E", base: "root", role: BlobRole::Body };
-        assert_eq!(open_blob(&key, &other, &sealed), Err(SealError::Tampered));
+        assert_eq!(open_blob(&key, &other, Bytes::copy_from_slice(&sealed)), Err(SealError::Tampered));
         // Two chunks swapped.
         let mut swapped = sealed[..BLOB_HEADER_BYTES].to_vec();
         swapped.extend_from_slice(&sealed[BLOB_HEADER_BYTES + whole..BLOB_HEADER_BYTES + 2 * whole]);
         swapped.extend_from_slice(&sealed[BLOB_HEADER_BYTES..BLOB_HEADER_BYTES + whole]);
         swapped.extend_from_slice(&sealed[BLOB_HEADER_BYTES + 2 * whole..]);
-        assert_eq!(open_blob(&key, &place, &swapped), Err(SealError::Tampered));
-        assert_eq!(open_blob(&key, &place, &sealed).unwrap(), data);
+        assert_eq!(open_blob(&key, &place, Bytes::copy_from_slice(&swapped)), Err(SealError::Tampered));
+        assert_eq!(open_blob(&key, &place, Bytes::copy_from_slice(&sealed)).unwrap(), data);
     }
 
     #[test]
@@ -612,7 +613,7 @@ mod tests {
         let mut sealed = sealer.push(Bytes::from_static(plain)).concat();
         sealed.extend(sealer.finish().concat());
         assert_eq!(sealed, hex("484e4a31000400006465666768696a6b45058ba8ece4cec50c4c5950be1d05b044d6830b631d1d52ea83d7aa5c7ebacabfb3d0c36dbdaaf5b32da71fc7328aafd842f49b18adbcaeb2"));
-        assert_eq!(open_blob(&key, &place, &sealed).unwrap(), plain);
+        assert_eq!(open_blob(&key, &place, Bytes::copy_from_slice(&sealed)).unwrap(), plain);
         let value = hex("c8c9cacbcccdcecfd0d1d2d3f4c4c13f3e45971b82ef5e79b0994b969ff1ff600bba");
         assert_eq!(open(&key, &field("D", "姓名"), &value).unwrap(), "张三".as_bytes());
     }

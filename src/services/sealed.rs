@@ -129,7 +129,7 @@ impl Henji {
             return Err(ServiceError::Integrity(format!("blob {} does not match its digest", blob.digest)));
         }
         let plain = match (&blob.sealed, key) {
-            (Some((role, base)), Some(key)) => match sealing::open_blob(&key, &Place::Blob { document, base, role: *role }, &stored) {
+            (Some((role, base)), Some(key)) => match sealing::open_blob(&key, &Place::Blob { document, base, role: *role }, stored) {
                 Ok(p) => Bytes::from(p),
                 Err(e) => {
                     self.audit_integrity_failure(who, document, &format!("blob/{}", blob.digest)).await;
