@@ -31,6 +31,9 @@ use crate::resources::search::{IndexQuery, IndexResults, IndexedDocument, Search
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Audit events read per follower step.
 const FOLLOW_BATCH: i64 = 500;
+/// The sealed index commits when it changed, and else this often to keep its watermark close
+/// (a start re-indexes from the lower of the two watermarks).
+const SEALED_COMMIT_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
 /// Documents re-indexed per commit during a rebuild.
 const REBUILD_BATCH: i64 = 500;
 /// Texts longer than this are indexed up to here (a body, or one attachment).
@@ -88,7 +91,10 @@ impl Indexes {
                 self.plain.upsert(plain)?;
                 match sealed {
                     Some(s) => self.sealed.upsert(s)?,
-                    None => self.sealed.remove(id),
+                    // Most documents were never sealed; a delete would make the sealed
+                    // index commit for nothing.
+                    None if self.sealed.may_hold(id) => self.sealed.remove(id),
+                    None => {}
                 }
             }
             None => {
@@ -107,7 +113,7 @@ impl Indexes {
     /// The sealed index first: a crash between the two leaves the plain watermark behind,
     /// so the follower redoes the step.
     fn commit(&self, watermark: i64) -> Result<(), SearchError> {
-        self.sealed.commit(watermark)?;
+        self.sealed.commit_if_changed(watermark, SEALED_COMMIT_AT_LEAST_EVERY)?;
         self.plain.commit(watermark)
     }
 }

@@ -21,7 +21,9 @@ pub mod tokenizers;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
@@ -220,6 +222,9 @@ pub struct SearchIndex {
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
     fields: Fields,
+    /// Something was added or deleted since the last commit.
+    changed: AtomicBool,
+    last_commit: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -278,10 +283,12 @@ impl SearchIndex {
             other => SearchError::Tantivy(other),
         })?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { index, writer: Mutex::new(writer), reader, fields })
+        Ok(Self { index, writer: Mutex::new(writer), reader, fields, changed: AtomicBool::new(false), last_commit: Mutex::new(Instant::now()) })
     }
 
+    /// The writer, for a change: the next `commit_if_changed` commits.
     fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        self.changed.store(true, Ordering::Release);
         // A panic while indexing leaves the writer usable: uncommitted work is simply redone.
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -331,9 +338,30 @@ impl SearchIndex {
             let mut prepared = writer.prepare_commit()?;
             prepared.set_payload(&watermark.to_string());
             prepared.commit()?;
+            self.changed.store(false, Ordering::Release);
         }
+        *self.last_commit.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// Commits if anything changed, or else only to move the watermark on once `every` has
+    /// passed since the last commit. A commit costs file writes and fsyncs even when nothing
+    /// changed; an index that changes rarely (the sealed one) then lags behind in watermark by
+    /// at most `every`, which is what a restart re-indexes.
+    pub fn commit_if_changed(&self, watermark: i64, every: Duration) -> SearchResult<()> {
+        let due = self.last_commit.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= every;
+        if self.changed.load(Ordering::Acquire) || due { self.commit(watermark) } else { Ok(()) }
+    }
+
+    /// Whether the index may hold the document `id`: it has uncommitted changes (which this
+    /// cannot see into), or its committed segments have (or had, until they merge) the id.
+    pub fn may_hold(&self, id: &str) -> bool {
+        if self.changed.load(Ordering::Acquire) {
+            return true;
+        }
+        let term = Term::from_field_text(self.fields.id, id);
+        self.reader.searcher().doc_freq(&term).map_or(true, |n| n > 0)
     }
 
     /// Closes the index once the merges under way have finished and the files they replaced
@@ -668,5 +696,29 @@ mod tests {
         assert_eq!(found(&index, "预算编"), ["a"]);
         assert_eq!(found(&index, "年底"), ["d"]);
         assert_eq!(found(&index, "2026年 -编制"), ["d"]);
+    }
+
+    /// An index that did not change does not commit (its watermark stays) until `every` has
+    /// passed; `may_hold` answers for committed documents and, while changes are pending, yes.
+    #[test]
+    fn an_unchanged_index_skips_commits_until_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+        index.upsert(&document("a", "公文")).unwrap();
+        assert!(index.may_hold("b"), "pending changes: cannot tell");
+        index.commit_if_changed(1, Duration::from_secs(3600)).unwrap();
+        assert_eq!(index.watermark().unwrap(), 1);
+        assert!(index.may_hold("a"));
+        assert!(!index.may_hold("b"));
+
+        index.commit_if_changed(2, Duration::from_secs(3600)).unwrap();
+        assert_eq!(index.watermark().unwrap(), 1, "nothing changed, not due");
+        index.commit_if_changed(3, Duration::ZERO).unwrap();
+        assert_eq!(index.watermark().unwrap(), 3, "due");
+
+        index.remove("a");
+        index.commit_if_changed(4, Duration::from_secs(3600)).unwrap();
+        assert_eq!(index.watermark().unwrap(), 4, "a delete is a change");
+        assert!(found(&index, "公文").is_empty());
     }
 }
