@@ -147,12 +147,22 @@ pub async fn check_keyring(catalog: &Catalog, keyring: Option<&Keyring>) -> Resu
 
 /// Records a check value for every key of the keyring that has none yet.
 pub async fn record_key_checks(catalog: &Catalog, keyring: &Keyring) -> CatalogResult<()> {
+    store_key_checks(catalog, key_checks(keyring)).await
+}
+
+/// The check value of every key in the ring, sealed: (key id, base64). Computed apart from
+/// storing, so that a caller holding the keyring's lock can let go before the catalog write.
+fn key_checks(keyring: &Keyring) -> Vec<(String, String)> {
+    keyring
+        .ids()
+        .filter_map(|id| keyring.get(id).map(|key| (id.to_owned(), B64.encode(sealing::seal(key, &Place::KeyCheck { kek: id }, KEY_CHECK_TEXT)))))
+        .collect()
+}
+
+async fn store_key_checks(catalog: &Catalog, checks: Vec<(String, String)>) -> CatalogResult<()> {
     let mut tx = catalog.begin_write().await?;
-    for id in keyring.ids() {
-        if let Some(key) = keyring.get(id) {
-            let value = sealing::seal(key, &Place::KeyCheck { kek: id }, KEY_CHECK_TEXT);
-            rows::insert_key_check(&mut tx, id, &B64.encode(value), &now()).await?;
-        }
+    for (id, value) in &checks {
+        rows::insert_key_check(&mut tx, id, value, &now()).await?;
     }
     tx.commit().await
 }
@@ -247,8 +257,9 @@ impl Henji {
                 ring.active().0.to_owned()
             }
         };
-        if let Some(ring) = self.keys.keyring.read().map_err(|_| ServiceError::Internal("keyring lock poisoned".into()))?.as_ref() {
-            record_key_checks(&self.catalog, ring).await?;
+        let checks = self.keys.keyring.read().map_err(|_| ServiceError::Internal("keyring lock poisoned".into()))?.as_ref().map(key_checks);
+        if let Some(checks) = checks {
+            store_key_checks(&self.catalog, checks).await?;
         }
         let mut report = RotationReport { new_kek: new_kek.clone(), rewrapped: 0 };
         let mut after = String::new();
