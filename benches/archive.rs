@@ -193,7 +193,7 @@ async fn main() {
         let count = set.len();
         reset_peak_rss();
         let started = Instant::now();
-        let bytes = consume(henji.package_stream(who.clone(), set.into_iter().map(Bag::Record).collect(), None)).await;
+        let bytes = consume(henji.package_stream(who.clone(), set.into_iter().map(|r| Bag::Record(Box::new(r))).collect(), None)).await;
         let secs = started.elapsed().as_secs_f64();
         println!(
             "package, {label}: {count} bags, {:.1} MB in {secs:.2} s = {:.0} MB/s ({:.0} bags/s), peak RSS {:.0} MiB",
@@ -207,7 +207,7 @@ async fn main() {
     // 3. backup: a full one, then an incremental one of the unchanged store.
     let target_dir = temp.path().join("backup");
     std::fs::create_dir_all(&target_dir).expect("backup dir");
-    let target = BlobStore::open(&url::Url::from_directory_path(&target_dir).expect("url").to_string()).expect("target");
+    let target = BlobStore::open(url::Url::from_directory_path(&target_dir).expect("url").as_ref()).expect("target");
     target.initialise().await.expect("init");
     let full = henji.backup_to(&target, temp.path()).await.expect("backup");
     let again = henji.backup_to(&target, temp.path()).await.expect("backup");

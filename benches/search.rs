@@ -115,7 +115,7 @@ fn queries(corpus: &Corpus, rng: &mut Rng) -> Vec<String> {
     let mut out = Vec::new();
     for i in 0..200 {
         let q = match i % 8 {
-            0 | 1 | 2 => sample(1 + i % 4, rng),
+            0..=2 => sample(1 + i % 4, rng),
             3 => format!("{} {}", sample(2, rng), sample(2, rng)),
             4 => format!("\"{}\"", sample(4, rng)),
             5 => format!("{} OR {}", sample(3, rng), sample(3, rng)),

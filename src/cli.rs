@@ -438,7 +438,7 @@ async fn export(args: ExportArgs) -> Result<ExitCode, String> {
     let count = records.len();
     let partial = args.out.with_extension("zip.partial");
     let mut file = tokio::fs::File::create(&partial).await.map_err(|e| format!("{}: {e}", partial.display()))?;
-    let mut stream = henji.package_stream(who, records.into_iter().map(Bag::Record).collect(), args.transfer_key.clone());
+    let mut stream = henji.package_stream(who, records.into_iter().map(|r| Bag::Record(Box::new(r))).collect(), args.transfer_key.clone());
     let mut bytes = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("export stopped: {e}"))?;

@@ -32,11 +32,11 @@ pub static NO_ROUTE: RouteAccess = RouteAccess { pending: Vec::new(), handled: V
 
 impl RouteAccess {
     fn pending_for(&self, who: &Principal) -> bool {
-        self.pending.iter().any(|u| *u == who.username)
+        self.pending.contains(&who.username)
     }
 
     fn handled_by(&self, who: &Principal) -> bool {
-        self.handled.iter().any(|u| *u == who.username)
+        self.handled.contains(&who.username)
     }
 }
 

@@ -42,6 +42,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a walk over many objects hands out: batches of (object, outcome for it).
+pub type Batches<T> = BoxStream<'static, Vec<(Path, StoreResult<T>)>>;
+
 /// A blob that is now in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredBlob {
@@ -282,7 +285,7 @@ impl BlobStore {
     }
 
     /// Every blob re-hashed, in batches: (path, SHA-256 and size) each.
-    pub fn hash_all_blobs(&self) -> BoxStream<'static, Vec<(Path, StoreResult<(Sha256Digest, u64)>)>> {
+    pub fn hash_all_blobs(&self) -> Batches<(Sha256Digest, u64)> {
         if let Some(walks) = self.walk_local(BLOBS, 1, hash_file) {
             return walks;
         }
@@ -301,7 +304,7 @@ impl BlobStore {
     }
 
     /// Every revision manifest read whole, in batches.
-    pub fn read_all_manifests(&self) -> BoxStream<'static, Vec<(Path, StoreResult<Vec<u8>>)>> {
+    pub fn read_all_manifests(&self) -> Batches<Vec<u8>> {
         if let Some(walks) = self.walk_local(REVISIONS, 64, |path, _| std::fs::read(path)) {
             return walks;
         }
@@ -339,7 +342,7 @@ impl BlobStore {
     /// The objects under `prefix` as listed, in groups of `LISTED_GROUP` handed to `each` as a
     /// task each (so the work runs on both cores), two at a time; a listing error is an
     /// outcome named by the prefix.
-    fn in_listed_groups<T, F, Fut>(&self, prefix: &'static str, each: F) -> BoxStream<'static, Vec<(Path, StoreResult<T>)>>
+    fn in_listed_groups<T, F, Fut>(&self, prefix: &'static str, each: F) -> Batches<T>
     where
         T: Send + 'static,
         F: Fn(BlobStore, Vec<(Path, u64)>) -> Fut + Send + 'static,
@@ -369,7 +372,7 @@ impl BlobStore {
     /// `revisions/<document>`), two calls at a time, one reused buffer per call. Per file,
     /// listing through object_store (a stat each), a task and a fresh buffer cost more than
     /// reading a few kilobytes.
-    fn walk_local<T: Send + 'static>(&self, prefix: &'static str, folders: usize, f: fn(&std::path::Path, &mut [u8]) -> std::io::Result<T>) -> Option<BoxStream<'static, Vec<(Path, StoreResult<T>)>>> {
+    fn walk_local<T: Send + 'static>(&self, prefix: &'static str, folders: usize, f: fn(&std::path::Path, &mut [u8]) -> std::io::Result<T>) -> Option<Batches<T>> {
         let local = self.local.clone()?;
         let root = local.path_to_filesystem(&Path::from(prefix)).ok()?;
         let top = tokio::task::spawn_blocking(move || match std::fs::read_dir(&root) {

@@ -497,7 +497,13 @@ impl Henji {
         let fields_json = Value::Object(manifest.fields.clone()).to_string();
         let attachments_json = serde_json::to_string(&manifest.attachments).unwrap_or_else(|_| "[]".into());
         let sealed_json = SealedFields::to_catalog(&manifest.sealed_fields, &base);
-        let advanced = rows::advance_head(&mut tx, &row.id, &row.head_revision, &revision.to_string(), &fields_json, &sealed_json, &attachments_json, &created_at).await?;
+        let advanced = rows::advance_head(
+            &mut tx,
+            &row.id,
+            &row.head_revision,
+            &rows::NewHead { revision: &revision.to_string(), fields: &fields_json, sealed_fields: &sealed_json, attachments: &attachments_json, updated_at: &created_at },
+        )
+        .await?;
         if !advanced {
             drop(tx);
             self.discard_unreferenced_manifest(&rev.document, &revision).await;

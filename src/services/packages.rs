@@ -97,7 +97,7 @@ pub struct BagPlan {
 /// A bag to write: planned already, or planned when the writer gets to it.
 pub enum Bag {
     Planned(BagPlan),
-    Record(ArchiveRow),
+    Record(Box<ArchiveRow>),
 }
 
 /// A `Write` whose bytes are collected for the async side to send on.

@@ -79,18 +79,20 @@ pub async fn document(conn: &mut Conn, id: &str) -> CatalogResult<Option<Documen
         .await
 }
 
-/// Moves the head from `base` to `new_head` only if `base` is still the head: the
+/// What a new head revision changes in a document's row (JSON texts as stored).
+#[derive(Clone, Copy, Debug)]
+pub struct NewHead<'a> {
+    pub revision: &'a str,
+    pub fields: &'a str,
+    pub sealed_fields: &'a str,
+    pub attachments: &'a str,
+    pub updated_at: &'a str,
+}
+
+/// Moves the head from `base` to `head.revision` only if `base` is still the head: the
 /// compare-and-swap that makes a lost update impossible. Returns false if someone was first.
-pub async fn advance_head(
-    conn: &mut Conn,
-    id: &str,
-    base: &str,
-    new_head: &str,
-    fields: &str,
-    sealed_fields: &str,
-    attachments: &str,
-    updated_at: &str,
-) -> CatalogResult<bool> {
+pub async fn advance_head(conn: &mut Conn, id: &str, base: &str, head: &NewHead<'_>) -> CatalogResult<bool> {
+    let NewHead { revision: new_head, fields, sealed_fields, attachments, updated_at } = *head;
     let done = sqlx::query(
         "UPDATE documents SET head_revision = $1, fields = $2, attachments = $3, updated_at = $4,
                 revision_count = revision_count + 1, sealed_fields = $7

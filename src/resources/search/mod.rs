@@ -163,7 +163,7 @@ fn schema() -> Schema {
         b.add_text_field(&format!("{name}_seg"), text(SEG, IndexRecordOption::WithFreqs, false));
     }
     for name in ["kind", "department", "state", "classification"] {
-        b.add_text_field(name, TextOptions::from(STRING | STORED).set_fast("raw"));
+        b.add_text_field(name, (STRING | STORED).set_fast("raw"));
     }
     b.add_u64_field("rank", tantivy::schema::INDEXED | tantivy::schema::FAST);
     b.add_u64_field("year", tantivy::schema::INDEXED | tantivy::schema::FAST);
