@@ -360,6 +360,7 @@ impl Henji {
         // Registrations arriving together share one transaction (see group_commit).
         let (henji, who_owned, stored) = (self.clone(), who.clone(), row.clone());
         let first_revision = revision_row(&row.id, 1, &revision, &manifest);
+        let head_body = body_blob(&first_revision)?;
         self.committer
             .submit(Box::new(move |conn| {
                 Box::pin(async move {
@@ -374,6 +375,8 @@ impl Henji {
                 })
             }))
             .await?;
+        // The follower indexes the new document within a moment; it finds the body here.
+        self.caches.put_revision_body(document_id.clone(), revision.to_string(), head_body);
         if let Some(key) = key {
             self.remember_data_key(&document_id, key);
         }
@@ -520,6 +523,9 @@ impl Henji {
         self.audit(&mut tx, &created_at, who, "revision.create", format!("document/{}/revisions/{}", row.id, new_row.id), Some(row.id.clone()), detail).await?;
         tx.commit().await?;
         self.caches.forget_document(&row.id);
+        if let Ok(body) = body_blob(&new_row) {
+            self.caches.put_revision_body(row.id.clone(), new_row.id.clone(), body);
+        }
         Ok(new_row.into())
     }
 

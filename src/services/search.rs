@@ -26,6 +26,7 @@ use crate::domain::sealing::{BlobRole, SecretKey};
 use crate::domain::search::{self as query_language, QueryError};
 use crate::resources::catalog::audit as audit_rows;
 use crate::resources::catalog::documents::{self as rows, DocumentRow};
+use crate::resources::catalog::routing as opinion_rows;
 use crate::resources::search::{IndexQuery, IndexResults, IndexedDocument, SearchError, SearchIndex};
 
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
@@ -273,10 +274,7 @@ impl Henji {
         // Reads of classified documents are audited too; they change nothing.
         let changed: BTreeSet<String> = events.into_iter().filter(|(_, _, action)| !action.ends_with(".read")).map(|(_, id, _)| id).collect();
         if !changed.is_empty() {
-            let mut batch = Vec::with_capacity(changed.len());
-            for id in &changed {
-                batch.push((id.clone(), self.indexed_document(id).await?));
-            }
+            let batch = self.indexed_documents(&changed.into_iter().collect::<Vec<_>>()).await?;
             tokio::task::spawn_blocking(move || -> Result<(), SearchError> {
                 for (id, doc) in batch {
                     index.apply(&id, doc.as_ref())?;
@@ -324,12 +322,7 @@ impl Henji {
         loop {
             let ids = rows::live_document_ids(&mut *self.catalog.reader().acquire().await?, &after, REBUILD_BATCH).await?;
             let Some(last) = ids.last().cloned() else { break };
-            let mut batch = Vec::with_capacity(ids.len());
-            for id in &ids {
-                if let Some(d) = self.indexed_document(id).await? {
-                    batch.push((id.clone(), d));
-                }
-            }
+            let batch: Vec<_> = self.indexed_documents(&ids).await?.into_iter().filter_map(|(id, d)| Some((id, d?))).collect();
             count += batch.len() as u64;
             let index = index.clone();
             tokio::task::spawn_blocking(move || batch.iter().try_for_each(|(id, d)| index.apply(id, Some(d)))).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
@@ -366,17 +359,36 @@ impl Henji {
         Ok(())
     }
 
+    /// What the indexes hold of each of `ids` (see `indexed_document`), `None` for one that is
+    /// gone. The catalog is read once for the batch, not once per document.
+    async fn indexed_documents(&self, ids: &[String]) -> ServiceResult<Vec<(String, Option<(IndexedDocument, Option<IndexedDocument>)>)>> {
+        let (found, with_opinions) = {
+            let mut conn = self.catalog.reader().acquire().await?;
+            (rows::documents(&mut conn, ids).await?, opinion_rows::with_opinions(&mut conn, ids).await?)
+        };
+        let mut found: BTreeMap<String, DocumentRow> = found.into_iter().map(|row| (row.id.clone(), row)).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let indexed = match found.remove(id) {
+                Some(row) => self.indexed_document(row, with_opinions.contains(id)).await?,
+                None => None,
+            };
+            out.push((id.clone(), indexed));
+        }
+        Ok(out)
+    }
+
     /// What the indexes hold of a document (plain, and sealed if it has sealed content), or
-    /// `None` if it is gone.
+    /// `None` if it is deleted.
     ///
     /// Sensitive fields and a classified document's body and attachments go to the sealed
     /// index only; the plain one keeps the rest (of a classified document: title and the
     /// non-sensitive fields).
-    async fn indexed_document(&self, id: &str) -> ServiceResult<Option<(IndexedDocument, Option<IndexedDocument>)>> {
-        let Some(row) = rows::document(&mut *self.catalog.reader().acquire().await?, id).await? else { return Ok(None) };
+    async fn indexed_document(&self, row: DocumentRow, has_opinions: bool) -> ServiceResult<Option<(IndexedDocument, Option<IndexedDocument>)>> {
         if row.deleted_at.is_some() {
             return Ok(None);
         }
+        let id = row.id.as_str();
         let classification: Classification = row.classification.parse().map_err(|_| ServiceError::Internal(format!("document {id}: classification {:?}", row.classification)))?;
         let sealed_fields = SealedFields::parse(&row.sealed_fields)?;
         let has_sealed = classification.is_classified() || sealed_fields.is_some();
@@ -399,7 +411,7 @@ impl Henji {
         if !has_sealed {
             plain.body = self.head_text(&row.id, &row.head_revision).await?.to_string();
             plain.attachments = self.attachment_text(&row).await?;
-            plain.opinions = self.opinion_text(&row.id).await?;
+            plain.opinions = if has_opinions { self.opinion_text(&row.id).await? } else { String::new() };
             return Ok(Some((plain, None)));
         }
         // Sealed content that does not open (altered, or its key shredded) is left out of the
@@ -413,7 +425,7 @@ impl Henji {
         };
         let body = tolerate(self.head_text(&row.id, &row.head_revision).await.map(|t| t.to_string()), "body");
         let attachments = tolerate(self.attachment_text(&row).await, "attachments");
-        let opinions = tolerate(self.opinion_text(&row.id).await, "opinions");
+        let opinions = if has_opinions { tolerate(self.opinion_text(&row.id).await, "opinions") } else { String::new() };
         if !classification.is_classified() {
             plain.body = body.clone();
             plain.attachments = attachments.clone();

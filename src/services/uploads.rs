@@ -103,11 +103,15 @@ impl Henji {
         Ok(Upload { writer: self.blobs.writer(), sealer, plain_size: 0, text: None, field, name, media_type })
     }
 
-    /// Stores a text body given whole (JSON `body.text`).
+    /// Stores a text body given whole (JSON `body.text`), and keeps it in the body cache: the
+    /// search follower reads it within a moment, and readers of a new revision soon after.
     pub async fn store_text_body(&self, sealing: Option<&UploadSealing>, text: &str) -> ServiceResult<UploadedFile> {
         let mut upload = self.body_upload(sealing);
-        upload.write(Bytes::copy_from_slice(text.as_bytes())).await?;
-        self.finish_upload(upload).await
+        let body = Bytes::copy_from_slice(text.as_bytes());
+        upload.write(body.clone()).await?;
+        let stored = self.finish_upload(upload).await?;
+        self.caches.put_body(stored.blob.digest, body);
+        Ok(stored)
     }
 
     pub async fn finish_upload(&self, mut upload: Upload) -> ServiceResult<UploadedFile> {

@@ -79,6 +79,23 @@ pub async fn document(conn: &mut Conn, id: &str) -> CatalogResult<Option<Documen
         .await
 }
 
+/// The rows of those of `ids` that exist, in no particular order: one statement for a batch
+/// (the search follower's), where one each would cost a round trip to the database thread.
+pub async fn documents(conn: &mut Conn, ids: &[String]) -> CatalogResult<Vec<DocumentRow>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    // SQLite allows at least 999 bound values per statement.
+    for part in ids.chunks(500) {
+        let mut q = sqlx::QueryBuilder::new(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id IN ("));
+        let mut list = q.separated(", ");
+        for id in part {
+            list.push_bind(id);
+        }
+        q.push(")");
+        rows.extend(q.build_query_as::<DocumentRow>().fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 /// What a new head revision changes in a document's row (JSON texts as stored).
 #[derive(Clone, Copy, Debug)]
 pub struct NewHead<'a> {

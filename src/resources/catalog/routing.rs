@@ -271,6 +271,21 @@ pub async fn insert_opinion(conn: &mut Conn, o: &OpinionRow) -> CatalogResult<()
 }
 
 /// Opinions oldest first (ids are ULIDs, so they sort by time), after the cursor id.
+/// Which of `documents` have at least one opinion.
+pub async fn with_opinions(conn: &mut Conn, documents: &[String]) -> CatalogResult<std::collections::BTreeSet<String>> {
+    let mut found = std::collections::BTreeSet::new();
+    for part in documents.chunks(500) {
+        let mut q = sqlx::QueryBuilder::new("SELECT DISTINCT document_id FROM opinions WHERE document_id IN (");
+        let mut list = q.separated(", ");
+        for id in part {
+            list.push_bind(id);
+        }
+        q.push(")");
+        found.extend(q.build_query_scalar::<String>().fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}
+
 pub async fn opinions(conn: &mut Conn, document: &str, after: &str, limit: i64) -> CatalogResult<Vec<OpinionRow>> {
     sqlx::query_as(
         "SELECT id, document_id, author, department, created_at, text, sealed, ink_sha256, ink_media_type
