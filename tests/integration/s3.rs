@@ -34,13 +34,23 @@ impl Moto {
         let port = free_port();
         let port_text = port.to_string();
         let args = ["-H", "127.0.0.1", "-p", port_text.as_str()];
-        // `moto_server` where pip put it on PATH, else the same server as a module.
-        let mut child = Command::new("moto_server")
+        // moto through our launcher, which makes its conditional PUT atomic (see the script);
+        // `moto_server` as pip put it on PATH only if python3 cannot import moto.
+        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_server.py");
+        let python_has_moto = Command::new("python3").args(["-c", "import moto.server"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let mut command = if python_has_moto {
+            let mut c = Command::new("python3");
+            c.arg(launcher);
+            c
+        } else {
+            eprintln!("moto is not importable by python3: using `moto_server`, whose conditional PUT is not atomic under races");
+            Command::new("moto_server")
+        };
+        let mut child = command
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .or_else(|_| Command::new("python3").args(["-m", "moto.server"]).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn())
             .expect("moto is needed for the S3 tests: pip install 'moto[server]' (.ci/run does this)");
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
