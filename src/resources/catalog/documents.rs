@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{CatalogResult, Conn};
+use super::{CatalogResult, Conn, IN_LIST_MAX, in_list};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct DocumentRow {
@@ -83,15 +83,8 @@ pub async fn document(conn: &mut Conn, id: &str) -> CatalogResult<Option<Documen
 /// (the search follower's), where one each would cost a round trip to the database thread.
 pub async fn documents(conn: &mut Conn, ids: &[String]) -> CatalogResult<Vec<DocumentRow>> {
     let mut rows = Vec::with_capacity(ids.len());
-    // SQLite allows at least 999 bound values per statement.
-    for part in ids.chunks(500) {
-        let mut q = sqlx::QueryBuilder::new(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id IN ("));
-        let mut list = q.separated(", ");
-        for id in part {
-            list.push_bind(id);
-        }
-        q.push(")");
-        rows.extend(q.build_query_as::<DocumentRow>().fetch_all(&mut *conn).await?);
+    for part in ids.chunks(IN_LIST_MAX) {
+        rows.extend(in_list(&format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id"), part).build_query_as::<DocumentRow>().fetch_all(&mut *conn).await?);
     }
     Ok(rows)
 }

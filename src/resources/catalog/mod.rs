@@ -123,6 +123,22 @@ pub async fn set_setting(conn: &mut Conn, key: &str, value: &str) -> CatalogResu
 }
 
 /// Unique-constraint violations become 409s; everything else stays an internal error.
+/// Bound values per statement of a batch read (SQLite allows at least 999).
+pub const IN_LIST_MAX: usize = 500;
+
+/// `select` followed by ` IN (…)` with one bound value for each of `values` (at most
+/// `IN_LIST_MAX`): a batch read in one statement, where one statement each would cost a round
+/// trip to the database thread.
+pub fn in_list(select: &str, values: &[String]) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+    let mut q = sqlx::QueryBuilder::new(format!("{select} IN ("));
+    let mut list = q.separated(", ");
+    for v in values {
+        list.push_bind(v);
+    }
+    q.push(")");
+    q
+}
+
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }

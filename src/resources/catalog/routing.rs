@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{CatalogResult, Conn};
+use super::{CatalogResult, Conn, IN_LIST_MAX, in_list};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct RouteRow {
@@ -274,14 +274,8 @@ pub async fn insert_opinion(conn: &mut Conn, o: &OpinionRow) -> CatalogResult<()
 /// Which of `documents` have at least one opinion.
 pub async fn with_opinions(conn: &mut Conn, documents: &[String]) -> CatalogResult<std::collections::BTreeSet<String>> {
     let mut found = std::collections::BTreeSet::new();
-    for part in documents.chunks(500) {
-        let mut q = sqlx::QueryBuilder::new("SELECT DISTINCT document_id FROM opinions WHERE document_id IN (");
-        let mut list = q.separated(", ");
-        for id in part {
-            list.push_bind(id);
-        }
-        q.push(")");
-        found.extend(q.build_query_scalar::<String>().fetch_all(&mut *conn).await?);
+    for part in documents.chunks(IN_LIST_MAX) {
+        found.extend(in_list("SELECT DISTINCT document_id FROM opinions WHERE document_id", part).build_query_scalar::<String>().fetch_all(&mut *conn).await?);
     }
     Ok(found)
 }
