@@ -6,6 +6,7 @@
 //! This holds for one henji process per catalog; several nodes on one catalog would need a
 //! shared invalidation (or these two caches switched off).
 
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,6 +66,9 @@ pub struct Caches {
     traces: Mutex<WeighedLru<TraceKey, Arc<Vec<TraceSpan>>>>,
     /// Plain and gzipped.
     rendered: Mutex<WeighedLru<RenderedKey, (Bytes, Option<Bytes>)>>,
+    /// Department codes seen in the catalog. Departments are never deleted, so a code once
+    /// found stays valid; one not found is asked again.
+    departments: Mutex<HashSet<String>>,
     /// Bumped by every forget, so that an entry read from the catalog before an invalidation
     /// is not put back after it (see `put_session` and `put_document`).
     sessions_generation: AtomicU64,
@@ -132,6 +136,7 @@ impl Default for Caches {
             bodies: lru(BODY_ENTRIES),
             traces: Mutex::new(WeighedLru::new(TRACE_BYTES)),
             rendered: Mutex::new(WeighedLru::new(RENDERED_BYTES)),
+            departments: Mutex::new(HashSet::new()),
             sessions_generation: AtomicU64::new(0),
             documents_generation: AtomicU64::new(0),
             people_epoch: AtomicU64::new(0),
@@ -216,6 +221,14 @@ impl Caches {
 
     pub fn put_revision_body(&self, document: String, revision: String, body: Option<StoredBlobRef>) {
         lock(&self.revision_bodies).put((document, revision), body);
+    }
+
+    pub fn department_known(&self, code: &str) -> bool {
+        lock(&self.departments).contains(code)
+    }
+
+    pub fn put_department(&self, code: &str) {
+        lock(&self.departments).insert(code.to_owned());
     }
 
     pub fn body(&self, digest: &Sha256Digest) -> Option<Bytes> {

@@ -269,8 +269,11 @@ impl Henji {
         let kind = self.kinds.get(&req.kind).ok_or_else(|| ServiceError::invalid("kind", format!("unknown kind {:?}", req.kind)))?;
         let title = check_title(&req.title)?;
         let department = req.department.unwrap_or_else(|| who.department.clone());
-        if !department_exists(&mut *self.catalog.reader().acquire().await?, &department).await? {
-            return Err(ServiceError::invalid("department", "no such department"));
+        if !self.caches.department_known(&department) {
+            if !department_exists(&mut *self.catalog.reader().acquire().await?, &department).await? {
+                return Err(ServiceError::invalid("department", "no such department"));
+            }
+            self.caches.put_department(&department);
         }
         access::check_create(who, &department, req.classification).map_err(|d| ServiceError::from_denied(d, "department"))?;
         kind.validate(&req.fields).map_err(|e| ServiceError::Invalid { field: e.field, detail: e.detail })?;
