@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 mod support;
-use support::{ADMIN_PASSWORD, Rng, start_server, wrk};
+use support::{ADMIN_PASSWORD, Rng, percentile, start_server, wrk};
 
 const KINDS: &[&str] = &["incoming", "outgoing", "customer-file"];
 const DEPARTMENTS: &[&str] = &["BGS", "CWB", "GCB", "RSB"];
@@ -125,10 +125,6 @@ fn queries(corpus: &Corpus, rng: &mut Rng) -> Vec<String> {
         out.push(if i % 25 == 0 { format!("title:{}", sample(2, rng)) } else { q });
     }
     out
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
 fn main() {

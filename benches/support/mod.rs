@@ -42,6 +42,12 @@ impl Server {
     }
 }
 
+/// The value at fraction `p` of `sorted` (ascending, not empty): 0.5 the median (of an odd
+/// count), 0.99 the p99.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -92,10 +92,7 @@ impl Indexes {
                 self.plain.upsert(plain)?;
                 match sealed {
                     Some(s) => self.sealed.upsert(s)?,
-                    // Most documents were never sealed; a delete would make the sealed
-                    // index commit for nothing.
-                    None if self.sealed.may_hold(id) => self.sealed.remove(id),
-                    None => {}
+                    None => self.sealed.remove(id),
                 }
             }
             None => {

@@ -122,7 +122,6 @@ pub async fn set_setting(conn: &mut Conn, key: &str, value: &str) -> CatalogResu
         .map(|_| ())
 }
 
-/// Unique-constraint violations become 409s; everything else stays an internal error.
 /// Bound values per statement of a batch read (SQLite allows at least 999).
 pub const IN_LIST_MAX: usize = 500;
 
@@ -139,6 +138,7 @@ pub fn in_list(select: &str, values: &[String]) -> sqlx::QueryBuilder<sqlx::Sqli
     q
 }
 
+/// Unique-constraint violations become 409s; everything else stays an internal error.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }

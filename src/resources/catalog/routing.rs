@@ -270,7 +270,6 @@ pub async fn insert_opinion(conn: &mut Conn, o: &OpinionRow) -> CatalogResult<()
     .map(|_| ())
 }
 
-/// Opinions oldest first (ids are ULIDs, so they sort by time), after the cursor id.
 /// Which of `documents` have at least one opinion.
 pub async fn with_opinions(conn: &mut Conn, documents: &[String]) -> CatalogResult<std::collections::BTreeSet<String>> {
     let mut found = std::collections::BTreeSet::new();
@@ -280,6 +279,7 @@ pub async fn with_opinions(conn: &mut Conn, documents: &[String]) -> CatalogResu
     Ok(found)
 }
 
+/// Opinions oldest first (ids are ULIDs, so they sort by time), after the cursor id.
 pub async fn opinions(conn: &mut Conn, document: &str, after: &str, limit: i64) -> CatalogResult<Vec<OpinionRow>> {
     sqlx::query_as(
         "SELECT id, document_id, author, department, created_at, text, sealed, ink_sha256, ink_media_type

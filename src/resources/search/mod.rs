@@ -322,8 +322,12 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Deletes the document `id`. An id the index cannot hold is left alone, so that deleting
+    /// what was never there (most documents, from the sealed index) is no change to commit.
     pub fn remove(&self, id: &str) {
-        self.writer().delete_term(Term::from_field_text(self.fields.id, id));
+        if self.may_hold(id) {
+            self.writer().delete_term(Term::from_field_text(self.fields.id, id));
+        }
     }
 
     pub fn clear(&self) -> SearchResult<()> {
@@ -356,7 +360,7 @@ impl SearchIndex {
 
     /// Whether the index may hold the document `id`: it has uncommitted changes (which this
     /// cannot see into), or its committed segments have (or had, until they merge) the id.
-    pub fn may_hold(&self, id: &str) -> bool {
+    fn may_hold(&self, id: &str) -> bool {
         if self.changed.load(Ordering::Acquire) {
             return true;
         }
