@@ -99,6 +99,36 @@ fn document(corpus: &Corpus, rng: &mut Rng, n: usize) -> IndexedDocument {
     }
 }
 
+/// What the analyzers alone cost on this corpus's bodies, one core, no index: the reference
+/// for the indexing rate (everything above this is tantivy's postings, merges and commits).
+fn tokenizer_rates(corpus: &Corpus) {
+    let mut doc_rng = Rng(42);
+    let docs: Vec<_> = (0..2_000).map(|n| document(corpus, &mut doc_rng, n)).collect();
+    let bytes: usize = docs.iter().map(|d| d.body.len()).sum();
+    let mut per_doc = 0.0;
+    for (name, mut analyzer) in henji::resources::search::tokenizers::analyzers() {
+        // Best of three passes: the first also pays for jieba's dictionary and cold pages.
+        let (mut secs, mut tokens) = (f64::MAX, 0usize);
+        for _ in 0..3 {
+            let started = Instant::now();
+            tokens = 0;
+            for d in &docs {
+                let mut stream = analyzer.token_stream(&d.body);
+                while stream.advance() {
+                    tokens += 1;
+                }
+            }
+            secs = secs.min(started.elapsed().as_secs_f64());
+        }
+        if name != henji::resources::search::tokenizers::GRAM_QUERY {
+            per_doc += secs / docs.len() as f64;
+        }
+        println!("tokens: {name} alone {:.0} bodies/s, {:.1} MB/s, {} tokens a body, {:.0} ns a token (one core)", docs.len() as f64 / secs, bytes as f64 / 1e6 / secs, tokens / docs.len(), secs * 1e9 / tokens as f64);
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    println!("tokens: both indexing analyzers on every core, nothing else: at most {:.0} documents/s", cores / per_doc);
+}
+
 /// 200 queries of the kinds archivists type: substrings of one to four characters, two words,
 /// phrases, OR, NOT, mixed Chinese and Latin, a field prefix.
 fn queries(corpus: &Corpus, rng: &mut Rng) -> Vec<String> {
@@ -133,6 +163,8 @@ fn main() {
     println!("henji search benchmarks: {docs} generated documents of about 5,000 characters ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let mut rng = Rng(0xC0FFEE);
     let corpus = Corpus::new(&mut rng);
+
+    tokenizer_rates(&corpus);
 
     // 1. Indexing. With HENJI_BENCH_INDEX_DIR the index is kept there and, on the next run
     // with the same number of documents, reused, so query work at 100,000 documents does not

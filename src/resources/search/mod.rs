@@ -233,8 +233,12 @@ impl std::fmt::Debug for SearchIndex {
     }
 }
 
-/// The indexing memory budget; tantivy flushes a segment when it is used up.
-const WRITER_HEAP: usize = 64 * 1024 * 1024;
+/// The indexing memory budget, shared by tantivy's indexing threads; a thread flushes its
+/// segment when its share is used up. Only a bulk load (a rebuild, a catch-up after a restart)
+/// fills it: the follower commits every few hundred documents, and tantivy takes the memory
+/// as it goes, not up front. At 64 MiB a rebuild flushed a segment every few hundred documents
+/// of 5,000 characters and spent a third of its time merging them again (benches/README.md).
+const WRITER_HEAP: usize = 512 * 1024 * 1024;
 
 impl SearchIndex {
     /// Opens the index in `dir`; an index that is missing, unreadable or of another schema is
