@@ -342,6 +342,10 @@ impl Henji {
     /// is not read).
     pub(super) async fn body_text(&self, document: &str, blob: &StoredBlobRef, limit: u64) -> ServiceResult<Option<Arc<str>>> {
         let Some(bytes) = self.small_blob(None, document, blob, limit).await? else { return Ok(None) };
+        // `small_blob` has checked the digest (and the key), and kept a small body as text.
+        if let Some(text) = self.caches.body_text(&blob.digest) {
+            return Ok(Some(text));
+        }
         let text = std::str::from_utf8(&bytes).map_err(|_| ServiceError::Integrity(format!("body blob {} is not UTF-8 text", blob.digest)))?;
         Ok(Some(Arc::from(text)))
     }
