@@ -1,6 +1,7 @@
 //! Search benchmarks (issue: search). On a generated corpus of Chinese documents of about
 //! 5,000 characters (100,000 by default; `HENJI_BENCH_DOCS` changes it):
 //!
+//! 0. what the analyzers alone cost (one core, no index): the reference for the rate below;
 //! 1. indexing rate into the tantivy index (documents/s and MB/s of text);
 //! 2. index size next to the raw text size;
 //! 3. latency of 200 mixed queries in process (p50, p99), with permissions and facets;
