@@ -234,10 +234,11 @@ impl std::fmt::Debug for SearchIndex {
 }
 
 /// The indexing memory budget, shared by tantivy's indexing threads; a thread flushes its
-/// segment when its share is used up. Only a bulk load (a rebuild, a catch-up after a restart)
-/// fills it: the follower commits every few hundred documents, and tantivy takes the memory
-/// as it goes, not up front. At 64 MiB a rebuild flushed a segment every few hundred documents
-/// of 5,000 characters and spent a third of its time merging them again (benches/README.md).
+/// segment when its share is used up. Only a rebuild (which commits once, at the end) fills
+/// it: the follower commits after every step of at most 2,000 documents, and tantivy takes
+/// the memory as a segment grows, not up front.
+/// At 64 MiB a rebuild flushed a segment every few hundred such documents and spent a third of
+/// its time merging them again (benches/README.md).
 const WRITER_HEAP: usize = 512 * 1024 * 1024;
 
 impl SearchIndex {
