@@ -89,8 +89,13 @@ enum CachedBody {
     Binary(Bytes),
 }
 
-/// Lends a cached text to `Bytes` without copying it.
+/// Lends a text to `Bytes` without copying it.
 struct TextBytes(Arc<str>);
+
+/// `text` as bytes, sharing its memory.
+pub fn text_bytes(text: Arc<str>) -> Bytes {
+    Bytes::from_owner(TextBytes(text))
+}
 
 impl AsRef<[u8]> for TextBytes {
     fn as_ref(&self) -> &[u8] {
@@ -259,7 +264,7 @@ impl Caches {
 
     pub fn body(&self, digest: &Sha256Digest) -> Option<Bytes> {
         Some(match lock(&self.bodies).get(digest)? {
-            CachedBody::Text(text) => Bytes::from_owner(TextBytes(text)),
+            CachedBody::Text(text) => text_bytes(text),
             CachedBody::Binary(bytes) => bytes,
         })
     }
@@ -281,12 +286,18 @@ impl Caches {
         if bytes.len() as u64 > CACHED_BODY_MAX {
             return;
         }
-        let weight = bytes.len();
-        let body = match std::str::from_utf8(&bytes) {
-            Ok(text) => CachedBody::Text(Arc::from(text)),
-            Err(_) => CachedBody::Binary(bytes),
-        };
-        lock(&self.bodies).put(digest, body, weight);
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => self.put_text_body(digest, Arc::from(text)),
+            Err(_) => lock(&self.bodies).put(digest, CachedBody::Binary(bytes.clone()), bytes.len()),
+        }
+    }
+
+    /// `put_body` for a body already known to be text.
+    pub fn put_text_body(&self, digest: Sha256Digest, text: Arc<str>) {
+        if text.len() as u64 <= CACHED_BODY_MAX {
+            let weight = text.len();
+            lock(&self.bodies).put(digest, CachedBody::Text(text), weight);
+        }
     }
 
     pub fn trace(&self, key: &TraceKey) -> Option<Arc<Vec<TraceSpan>>> {

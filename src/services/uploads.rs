@@ -7,7 +7,7 @@ use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
-use super::{Henji, ServiceError, ServiceResult};
+use super::{Henji, ServiceError, ServiceResult, cache};
 use crate::domain::ids::Sha256Digest;
 use crate::domain::manifest::{AttachmentRef, BodyRef};
 use crate::domain::sealing::{BlobRole, BlobSealer, Place, SecretKey};
@@ -107,10 +107,10 @@ impl Henji {
     /// search follower reads it within a moment, and readers of a new revision soon after.
     pub async fn store_text_body(&self, sealing: Option<&UploadSealing>, text: &str) -> ServiceResult<UploadedFile> {
         let mut upload = self.body_upload(sealing);
-        let body = Bytes::copy_from_slice(text.as_bytes());
-        upload.write(body.clone()).await?;
+        let text: Arc<str> = Arc::from(text);
+        upload.write(cache::text_bytes(text.clone())).await?;
         let stored = self.finish_upload(upload).await?;
-        self.caches.put_body(stored.blob.digest, body);
+        self.caches.put_text_body(stored.blob.digest, text);
         Ok(stored)
     }
 
