@@ -84,9 +84,19 @@ pub struct Caches {
 /// search follower, traces) neither check it nor copy it again; validating and copying cached
 /// bodies was about a tenth of the server's time under a search load.
 #[derive(Clone)]
-enum CachedBody {
+pub enum CachedBody {
     Text(Arc<str>),
+    /// Not UTF-8, or too large to be kept and so not checked.
     Binary(Bytes),
+}
+
+impl CachedBody {
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            CachedBody::Text(text) => text_bytes(text),
+            CachedBody::Binary(bytes) => bytes,
+        }
+    }
 }
 
 /// Lends a text to `Bytes` without copying it.
@@ -262,19 +272,8 @@ impl Caches {
         lock(&self.departments).insert(code.to_owned());
     }
 
-    pub fn body(&self, digest: &Sha256Digest) -> Option<Bytes> {
-        Some(match lock(&self.bodies).get(digest)? {
-            CachedBody::Text(text) => text_bytes(text),
-            CachedBody::Binary(bytes) => bytes,
-        })
-    }
-
-    /// A cached body that is UTF-8, as text; `None` if it is not cached or not text.
-    pub fn body_text(&self, digest: &Sha256Digest) -> Option<Arc<str>> {
-        match lock(&self.bodies).get(digest)? {
-            CachedBody::Text(text) => Some(text),
-            CachedBody::Binary(_) => None,
-        }
+    pub fn body(&self, digest: &Sha256Digest) -> Option<CachedBody> {
+        lock(&self.bodies).get(digest)
     }
 
     /// Drops a body from memory (its blob was deleted by a disposal).
@@ -282,13 +281,22 @@ impl Caches {
         lock(&self.bodies).pop(digest);
     }
 
-    pub fn put_body(&self, digest: Sha256Digest, bytes: Bytes) {
+    /// Keeps a body that is small enough, and returns it as kept: as text if it is UTF-8.
+    pub fn put_body(&self, digest: Sha256Digest, bytes: Bytes) -> CachedBody {
         if bytes.len() as u64 > CACHED_BODY_MAX {
-            return;
+            return CachedBody::Binary(bytes);
         }
         match std::str::from_utf8(&bytes) {
-            Ok(text) => self.put_text_body(digest, Arc::from(text)),
-            Err(_) => lock(&self.bodies).put(digest, CachedBody::Binary(bytes.clone()), bytes.len()),
+            Ok(text) => {
+                let text: Arc<str> = Arc::from(text);
+                self.put_text_body(digest, text.clone());
+                CachedBody::Text(text)
+            }
+            Err(_) => {
+                let weight = bytes.len();
+                lock(&self.bodies).put(digest, CachedBody::Binary(bytes.clone()), weight);
+                CachedBody::Binary(bytes)
+            }
         }
     }
 
@@ -339,21 +347,21 @@ mod tests {
     #[test]
     fn a_text_body_is_kept_as_text_and_lent_as_bytes() {
         let caches = Caches::default();
-        caches.put_body(digest(1), Bytes::from("年度预算 budget"));
-        let text = caches.body_text(&digest(1)).expect("cached as text");
+        let CachedBody::Text(text) = caches.put_body(digest(1), Bytes::from("年度预算 budget")) else { panic!("kept as text") };
         assert_eq!(&*text, "年度预算 budget");
-        assert!(Arc::ptr_eq(&text, &caches.body_text(&digest(1)).expect("still cached")), "the same text, not a copy");
-        assert_eq!(caches.body(&digest(1)).expect("cached"), Bytes::from("年度预算 budget"));
+        let Some(CachedBody::Text(cached)) = caches.body(&digest(1)) else { panic!("cached as text") };
+        assert!(Arc::ptr_eq(&text, &cached), "the same text, not a copy");
+        assert_eq!(caches.body(&digest(1)).expect("cached").into_bytes(), Bytes::from("年度预算 budget"));
     }
 
     #[test]
     fn a_binary_body_is_kept_as_bytes_only() {
         let caches = Caches::default();
         caches.put_body(digest(2), Bytes::from_static(&[0xff, 0xfe, 0x00]));
-        assert_eq!(caches.body_text(&digest(2)), None);
-        assert_eq!(caches.body(&digest(2)).expect("cached"), Bytes::from_static(&[0xff, 0xfe, 0x00]));
+        let Some(CachedBody::Binary(bytes)) = caches.body(&digest(2)) else { panic!("cached as bytes") };
+        assert_eq!(bytes, Bytes::from_static(&[0xff, 0xfe, 0x00]));
         caches.forget_body(&digest(2));
-        assert_eq!(caches.body(&digest(2)), None);
+        assert!(caches.body(&digest(2)).is_none());
     }
 
     #[test]
@@ -364,11 +372,11 @@ mod tests {
         for n in 0..=fit {
             caches.put_body(Sha256Digest::of(&n.to_be_bytes()), body.clone());
         }
-        assert_eq!(caches.body(&Sha256Digest::of(&0usize.to_be_bytes())), None, "the least recently used went");
+        assert!(caches.body(&Sha256Digest::of(&0usize.to_be_bytes())).is_none(), "the least recently used went");
         assert!(caches.body(&Sha256Digest::of(&fit.to_be_bytes())).is_some());
         assert!(lock(&caches.bodies).weight <= BODY_BYTES);
         let too_large = Bytes::from(vec![b'a'; CACHED_BODY_MAX as usize + 1]);
         caches.put_body(digest(3), too_large);
-        assert_eq!(caches.body(&digest(3)), None);
+        assert!(caches.body(&digest(3)).is_none());
     }
 }

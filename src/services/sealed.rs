@@ -12,6 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::cache::CachedBody;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::canonical::to_canonical_bytes;
 use crate::domain::ids::Sha256Digest;
@@ -109,13 +110,18 @@ impl Henji {
     /// A whole blob as plaintext, checked against its digest (and opened, when sealed), kept in
     /// the body cache if small; `None` if it holds more than `limit` bytes (then it is not read).
     pub(super) async fn small_blob(&self, who: Option<&str>, document: &str, blob: &StoredBlobRef, limit: u64) -> ServiceResult<Option<Bytes>> {
+        Ok(self.small_body(who, document, blob, limit).await?.map(CachedBody::into_bytes))
+    }
+
+    /// `small_blob` as the body cache keeps it: a small UTF-8 body as text, already checked.
+    pub(super) async fn small_body(&self, who: Option<&str>, document: &str, blob: &StoredBlobRef, limit: u64) -> ServiceResult<Option<CachedBody>> {
         let key = match &blob.sealed {
             // Asked before the cache, so a shredded key is never outlived by a cached copy.
             Some(_) => Some(self.data_key(document).await?),
             None => None,
         };
-        if let Some(bytes) = self.caches.body(&blob.digest) {
-            return Ok(Some(bytes));
+        if let Some(body) = self.caches.body(&blob.digest) {
+            return Ok(Some(body));
         }
         let (size, stream) = self.blobs.get(&blob.digest).await?;
         let plain_size = if blob.sealed.is_some() { sealing::plain_len(size).unwrap_or(size) } else { size };
@@ -138,8 +144,7 @@ impl Henji {
             },
             _ => stored,
         };
-        self.caches.put_body(blob.digest, plain.clone());
-        Ok(Some(plain))
+        Ok(Some(self.caches.put_body(blob.digest, plain)))
     }
 
     /// A sealed blob opened chunk by chunk as it streams; a chunk that does not open ends the

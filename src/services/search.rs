@@ -33,7 +33,7 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Audit events read per follower step, each step ending in a commit. A follower that is
 /// behind (a bulk registration) takes full steps one after another, and each commit flushes a
 /// segment per indexing thread that is later merged again: 20,000 documents registered in about
-/// 72 s were all searchable after 151 s with steps of 500, after 118-123 s with 2,000
+/// 72 s were all searchable after 151 s with steps of 500, after 118-124 s with 2,000
 /// (benches/README.md). Even full, a step's texts are a few tens of megabytes.
 const FOLLOW_BATCH: i64 = 2_000;
 /// The sealed index commits when it changed, and else this often to keep its watermark close

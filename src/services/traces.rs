@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use super::documents::parse_document_id;
 use super::sealed::StoredBlobRef;
+use super::cache::CachedBody;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::access;
 use crate::domain::ids::RevisionId;
@@ -341,13 +342,15 @@ impl Henji {
     /// A body blob as text, kept if small; `None` if it is longer than `limit` bytes (then it
     /// is not read).
     pub(super) async fn body_text(&self, document: &str, blob: &StoredBlobRef, limit: u64) -> ServiceResult<Option<Arc<str>>> {
-        let Some(bytes) = self.small_blob(None, document, blob, limit).await? else { return Ok(None) };
-        // `small_blob` has checked the digest (and the key), and kept a small body as text.
-        if let Some(text) = self.caches.body_text(&blob.digest) {
-            return Ok(Some(text));
+        // `small_body` has checked the digest (and the key), and a small body's UTF-8.
+        match self.small_body(None, document, blob, limit).await? {
+            None => Ok(None),
+            Some(CachedBody::Text(text)) => Ok(Some(text)),
+            Some(CachedBody::Binary(bytes)) => {
+                let text = std::str::from_utf8(&bytes).map_err(|_| ServiceError::Integrity(format!("body blob {} is not UTF-8 text", blob.digest)))?;
+                Ok(Some(Arc::from(text)))
+            }
         }
-        let text = std::str::from_utf8(&bytes).map_err(|_| ServiceError::Integrity(format!("body blob {} is not UTF-8 text", blob.digest)))?;
-        Ok(Some(Arc::from(text)))
     }
 
     /// The authors of the marking revisions in order of their first revision, each in a colour
