@@ -286,26 +286,27 @@ impl Caches {
         if bytes.len() as u64 > CACHED_BODY_MAX {
             return CachedBody::Binary(bytes);
         }
-        match std::str::from_utf8(&bytes) {
-            Ok(text) => {
-                let text: Arc<str> = Arc::from(text);
-                self.put_text_body(digest, text.clone());
-                CachedBody::Text(text)
-            }
-            Err(_) => {
-                let weight = bytes.len();
-                lock(&self.bodies).put(digest, CachedBody::Binary(bytes.clone()), weight);
-                CachedBody::Binary(bytes)
-            }
-        }
+        let body = match std::str::from_utf8(&bytes) {
+            Ok(text) => CachedBody::Text(Arc::from(text)),
+            Err(_) => CachedBody::Binary(bytes),
+        };
+        self.keep_body(digest, body.clone());
+        body
     }
 
     /// `put_body` for a body already known to be text.
     pub fn put_text_body(&self, digest: Sha256Digest, text: Arc<str>) {
         if text.len() as u64 <= CACHED_BODY_MAX {
-            let weight = text.len();
-            lock(&self.bodies).put(digest, CachedBody::Text(text), weight);
+            self.keep_body(digest, CachedBody::Text(text));
         }
+    }
+
+    fn keep_body(&self, digest: Sha256Digest, body: CachedBody) {
+        let weight = match &body {
+            CachedBody::Text(text) => text.len(),
+            CachedBody::Binary(bytes) => bytes.len(),
+        };
+        lock(&self.bodies).put(digest, body, weight);
     }
 
     pub fn trace(&self, key: &TraceKey) -> Option<Arc<Vec<TraceSpan>>> {

@@ -14,9 +14,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::cache::CachedBody;
 use super::documents::parse_document_id;
 use super::sealed::StoredBlobRef;
-use super::cache::CachedBody;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::access;
 use crate::domain::ids::RevisionId;

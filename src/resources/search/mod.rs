@@ -521,13 +521,11 @@ impl SearchIndex {
             // The scope inside each field's branch as well as around the whole: a union of the
             // fields fills windows of 4,096 documents from every branch, so a branch that is
             // only the phrase checks positions in documents the caller cannot see; with the
-            // scope beside it, its rarest clause (a department, say) picks the candidates. It
-            // scores nothing, so ranking is as before.
-            let scoped: Box<dyn TantivyQuery> = Box::new(ConstScoreQuery::new(scope.box_clone(), 0.0));
-            // The grams decide what is found and score nothing: jieba's words rank. Unscored, a
-            // phrase stops at its first occurrence in a document instead of counting them all,
+            // scope beside it, its rarest clause (a department, say) picks the candidates.
+            // The branch decides what is found and scores nothing: jieba's words rank. Unscored,
+            // a phrase stops at its first occurrence in a document instead of counting them all,
             // and a bigram's postings are read without their frequencies.
-            let found = BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, scoped)]);
+            let found = BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, scope.box_clone())]);
             matches.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(found), 0.0))));
             for (_, w) in &words {
                 ranking.push((Occur::Should, Box::new(TermQuery::new(Term::from_field_text(pair.seg, w), IndexRecordOption::WithFreqs))));
