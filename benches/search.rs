@@ -4,7 +4,9 @@
 //! 0. what the analyzers alone cost (one core, no index): the reference for the rate below;
 //! 1. indexing rate into the tantivy index (documents/s and MB/s of text);
 //! 2. index size next to the raw text size;
-//! 3. latency of 200 mixed queries in process (p50, p99), with permissions and facets;
+//! 3. latency of 200 mixed queries in process (p50, p99, mean), with permissions and facets,
+//!    as one department's staff member and as a reader of every document (the HTTP reader's
+//!    reach);
 //! 4. the same corpus and queries over HTTP at 16 concurrent clients (wrk), the documents
 //!    registered through the API and indexed by the server itself: once as soon as all are
 //!    searchable, and once the server has gone idle (its segment merges done);
