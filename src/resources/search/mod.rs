@@ -15,6 +15,7 @@
 //! marked as a `twin`, and a search leaves twins out of the plain results (the sealed index
 //! answers for them, inside the same permission clauses).
 
+pub mod adjacent;
 pub mod sealed_dir;
 pub mod tokenizers;
 
@@ -33,6 +34,7 @@ use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searc
 
 use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
+use adjacent::AdjacentPairQuery;
 use sealed_dir::{SealedDirError, SealedDirectory};
 use tokenizers::{GRAM, GRAM_QUERY, SEG};
 
@@ -219,6 +221,8 @@ impl Fields {
 
 pub struct SearchIndex {
     index: Index,
+    /// The index's files, for the position reads of `AdjacentPairQuery`.
+    positions: Arc<dyn tantivy::Directory>,
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
     fields: Fields,
@@ -240,6 +244,11 @@ impl std::fmt::Debug for SearchIndex {
 /// At 64 MiB a rebuild flushed a segment every few hundred such documents and spent a third of
 /// its time merging them again (benches/README.md).
 const WRITER_HEAP: usize = 512 * 1024 * 1024;
+
+/// A two-bigram substring whose bigrams are each in at least 1/`DENSE` of all documents is
+/// matched by `AdjacentPairQuery`, which reads positions lazily but cannot skip through
+/// postings; rarer pairs by tantivy's phrase query, which can.
+const DENSE: u64 = 8;
 
 impl SearchIndex {
     /// Opens the index in `dir`; an index that is missing, unreadable or of another schema is
@@ -288,7 +297,7 @@ impl SearchIndex {
             other => SearchError::Tantivy(other),
         })?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { index, writer: Mutex::new(writer), reader, fields, changed: AtomicBool::new(false), last_commit: Mutex::new(Instant::now()) })
+        Ok(Self { positions: Arc::new(index.directory().clone()), index, writer: Mutex::new(writer), reader, fields, changed: AtomicBool::new(false), last_commit: Mutex::new(Instant::now()) })
     }
 
     /// The writer, for a change: the next `commit_if_changed` commits.
@@ -515,6 +524,11 @@ impl SearchIndex {
                 } else {
                     Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))
                 }
+            } else if let [(p, first), (q, second)] = &terms[..]
+                && let Some(gap) = q.checked_sub(*p).and_then(|g| u32::try_from(g).ok()).filter(|g| *g > 0)
+                && [first, second].iter().all(|t| searcher.doc_freq(t).unwrap_or(0) >= searcher.num_docs() / DENSE)
+            {
+                Box::new(AdjacentPairQuery::new(pair.gram, first.clone(), second.clone(), gap, self.positions.clone()))
             } else {
                 Box::new(PhraseQuery::new_with_offset(terms))
             };

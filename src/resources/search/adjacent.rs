@@ -1,0 +1,287 @@
+//! Whether two terms of one field occur a fixed distance apart (two bigrams of a substring),
+//! for pairs of frequent terms.
+//!
+//! tantivy's phrase scorer reads every position of both terms in each document before it looks
+//! for a pair, even when it only needs to know that one exists. The bigrams of a common word
+//! occur many times in every document, so that reading was the largest cost of searching for
+//! one (benches/README.md). This scorer reads positions a few at a time and stops at the first
+//! pair. It walks both terms' postings document by document, summing term frequencies to know
+//! where each document's positions start (tantivy keeps that offset private), so it is only
+//! chosen when both terms are in many documents, where a phrase query reads them all anyway.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tantivy::directory::{CompositeFile, Directory};
+use tantivy::positions::PositionReader;
+use tantivy::postings::{Postings, SegmentPostings};
+use tantivy::query::{EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
+
+/// Documents where `first` occurs at some position p and `second` at p + `gap`.
+#[derive(Clone, Debug)]
+pub struct AdjacentPairQuery {
+    field: Field,
+    first: Term,
+    second: Term,
+    gap: u32,
+    /// Where the segments' position files are.
+    directory: Arc<dyn Directory>,
+}
+
+impl AdjacentPairQuery {
+    /// `first` and `second` must be terms of `field`, `second` `gap` (> 0) positions later.
+    pub fn new(field: Field, first: Term, second: Term, gap: u32, directory: Arc<dyn Directory>) -> Self {
+        Self { field, first, second, gap, directory }
+    }
+}
+
+impl Query for AdjacentPairQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        visitor(&self.first, true);
+        visitor(&self.second, true);
+    }
+}
+
+impl Weight for AdjacentPairQuery {
+    fn scorer(&self, reader: &SegmentReader, _: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let inverted = reader.inverted_index(self.field)?;
+        let (Some(first), Some(second)) = (inverted.get_term_info(&self.first)?, inverted.get_term_info(&self.second)?) else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        let file = self.directory.open_read(&PathBuf::from(format!("{}.pos", reader.segment_id().uuid_string())))?;
+        let Some(positions) = CompositeFile::open(&file)?.open_read(self.field) else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        let side = |info: &tantivy::postings::TermInfo| -> tantivy::Result<Side> {
+            Ok(Side {
+                postings: inverted.read_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?,
+                positions: PositionReader::open(positions.slice(info.positions_range.clone()).read_bytes()?)?,
+                offset: 0,
+            })
+        };
+        let mut scorer = AdjacentScorer { first: side(&first)?, second: side(&second)?, gap: self.gap, doc: 0 };
+        scorer.settle();
+        Ok(Box::new(scorer))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) != doc {
+            return Err(tantivy::TantivyError::InvalidArgument(format!("document {doc} has no such pair")));
+        }
+        Ok(Explanation::new("AdjacentPairQuery", 1.0))
+    }
+}
+
+/// One term's postings and positions, and where its current document's positions start.
+struct Side {
+    postings: SegmentPostings,
+    positions: PositionReader,
+    offset: u64,
+}
+
+impl Side {
+    fn doc(&self) -> DocId {
+        self.postings.doc()
+    }
+
+    fn step(&mut self) {
+        if self.postings.doc() != TERMINATED {
+            self.offset += self.postings.term_freq() as u64;
+            self.postings.advance();
+        }
+    }
+
+    fn step_to(&mut self, target: DocId) {
+        while self.postings.doc() < target {
+            self.step();
+        }
+    }
+
+    /// The current document's positions, read a few at a time.
+    fn positions(&mut self) -> Positions<'_> {
+        let left = self.postings.term_freq();
+        Positions { reader: &mut self.positions, next: self.offset, left, chunk: [0; CHUNK], len: 0, at: 0, last: 0 }
+    }
+}
+
+/// Positions are read this many at a time; a pair is usually among the first few.
+const CHUNK: usize = 16;
+
+struct Positions<'a> {
+    reader: &'a mut PositionReader,
+    /// Offset of the next position to read.
+    next: u64,
+    /// Positions of the document not read yet.
+    left: u32,
+    chunk: [u32; CHUNK],
+    len: usize,
+    at: usize,
+    /// The position before `chunk[at]` (positions are stored as deltas).
+    last: u32,
+}
+
+impl Iterator for Positions<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.at == self.len {
+            if self.left == 0 {
+                return None;
+            }
+            let n = (self.left as usize).min(CHUNK);
+            self.reader.read(self.next, &mut self.chunk[..n]);
+            self.next += n as u64;
+            self.left -= n as u32;
+            self.len = n;
+            self.at = 0;
+        }
+        self.last += self.chunk[self.at];
+        self.at += 1;
+        Some(self.last)
+    }
+}
+
+struct AdjacentScorer {
+    first: Side,
+    second: Side,
+    gap: u32,
+    doc: DocId,
+}
+
+impl AdjacentScorer {
+    /// Moves to the first document at or after the current ones that has a pair.
+    fn settle(&mut self) -> DocId {
+        loop {
+            let (a, b) = (self.first.doc(), self.second.doc());
+            if a == TERMINATED || b == TERMINATED {
+                self.doc = TERMINATED;
+                return TERMINATED;
+            }
+            if a < b {
+                self.first.step_to(b);
+            } else if b < a {
+                self.second.step_to(a);
+            } else if self.has_pair() {
+                self.doc = a;
+                return a;
+            } else {
+                self.first.step();
+                self.second.step();
+            }
+        }
+    }
+
+    fn has_pair(&mut self) -> bool {
+        let gap = self.gap;
+        let mut firsts = self.first.positions();
+        let mut seconds = self.second.positions();
+        let (Some(mut p), Some(mut q)) = (firsts.next(), seconds.next()) else { return false };
+        loop {
+            let want = p + gap;
+            if want == q {
+                return true;
+            }
+            let next = if want < q { firsts.next().map(|n| p = n) } else { seconds.next().map(|n| q = n) };
+            if next.is_none() {
+                return false;
+            }
+        }
+    }
+}
+
+impl DocSet for AdjacentScorer {
+    fn advance(&mut self) -> DocId {
+        self.first.step();
+        self.second.step();
+        self.settle()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc >= target {
+            return self.doc;
+        }
+        // Stepping, not seeking: each skipped document's term frequency moves the offset.
+        self.first.step_to(target);
+        self.second.step_to(target);
+        self.settle()
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.first.postings.size_hint().min(self.second.postings.size_hint())
+    }
+}
+
+impl Scorer for AdjacentScorer {
+    fn score(&mut self) -> Score {
+        1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tantivy::collector::DocSetCollector;
+    use tantivy::query::{BooleanQuery, Occur, PhraseQuery, TermQuery};
+    use tantivy::schema::{Schema, TextFieldIndexing, TextOptions};
+    use tantivy::{Index, TantivyDocument};
+
+    use super::*;
+
+    /// On documents of a few letters (every pair frequent, often many times in a document) and
+    /// over several segments, the pair query finds exactly what tantivy's phrase query finds,
+    /// alone and inside an intersection with a rare term (which seeks it).
+    #[test]
+    fn finds_exactly_what_a_phrase_query_finds() {
+        let mut schema = Schema::builder();
+        let indexing = TextFieldIndexing::default().set_tokenizer("whitespace").set_index_option(IndexRecordOption::WithFreqsAndPositions);
+        let text = schema.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let mut seed = 0x5eed_u64;
+        let mut random = move |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..3 {
+            for _ in 0..400 {
+                let len = 1 + random(300);
+                let words: Vec<&str> = (0..len).map(|_| if random(200) == 0 { "f" } else { ["a", "b", "c", "d"][random(4) as usize] }).collect();
+                let mut doc = TantivyDocument::default();
+                doc.add_text(text, words.join(" "));
+                writer.add_document(doc).unwrap();
+            }
+            writer.commit().unwrap();
+        }
+        let searcher = index.reader().unwrap().searcher();
+        assert!(searcher.segment_readers().len() > 1, "several segments");
+        let directory: Arc<dyn Directory> = Arc::new(index.directory().clone());
+        let term = |w: &str| Term::from_field_text(text, w);
+        let rare = || -> Box<dyn Query> { Box::new(TermQuery::new(term("f"), IndexRecordOption::Basic)) };
+        let mut compared = 0;
+        for x in ["a", "b", "c", "d", "f"] {
+            for y in ["a", "b", "c", "d", "f"] {
+                for gap in 1..=3u32 {
+                    let phrase = PhraseQuery::new_with_offset(vec![(0, term(x)), (gap as usize, term(y))]);
+                    let pair = AdjacentPairQuery::new(text, term(x), term(y), gap, directory.clone());
+                    let expected = searcher.search(&phrase, &DocSetCollector).unwrap();
+                    assert_eq!(searcher.search(&pair, &DocSetCollector).unwrap(), expected, "{x} {y} gap {gap}");
+                    let with_rare = |q: Box<dyn Query>| BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, rare())]);
+                    let expected = searcher.search(&with_rare(Box::new(phrase)), &DocSetCollector).unwrap();
+                    assert_eq!(searcher.search(&with_rare(Box::new(pair)), &DocSetCollector).unwrap(), expected, "{x} {y} gap {gap}, with f");
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, 75);
+    }
+}
