@@ -54,6 +54,8 @@ impl Weight for AdjacentPairQuery {
         let (Some(first), Some(second)) = (inverted.get_term_info(&self.first)?, inverted.get_term_info(&self.second)?) else {
             return Ok(Box::new(EmptyScorer));
         };
+        // tantivy names a segment's positions file `<segment id>.pos` (`SegmentComponent`), one
+        // part per field; the unit test below stops passing if a new version changes that.
         let file = self.directory.open_read(&PathBuf::from(format!("{}.pos", reader.segment_id().uuid_string())))?;
         let Some(positions) = CompositeFile::open(&file)?.open_read(self.field) else {
             return Ok(Box::new(EmptyScorer));
