@@ -129,7 +129,7 @@ fn tokenizer_rates(corpus: &Corpus) {
         println!("tokens: {name} alone {:.0} bodies/s, {:.1} MB/s, {} tokens a body, {:.0} ns a token (one core)", docs.len() as f64 / secs, bytes as f64 / 1e6 / secs, tokens / docs.len(), secs * 1e9 / tokens as f64);
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-    println!("tokens: both indexing analyzers on every core, nothing else: at most {:.0} documents/s", cores / per_doc);
+    println!("tokens: the indexing analyzers on every core, nothing else: at most {:.0} documents/s", cores / per_doc);
 }
 
 /// 200 queries of the kinds archivists type: substrings of one to four characters, two words,

@@ -2,7 +2,8 @@
 //! rebuilt from the catalog and the object store (`henji reindex`).
 //!
 //! Each text (title, body, registration fields, attachment text) is indexed as a `gram` field
-//! for recall and a `seg` field for ranking (see `tokenizers`). Kind, department, state,
+//! for recall, a `char` field for one-character queries and a `seg` field for ranking (see
+//! `tokenizers`). Kind, department, state,
 //! classification, year and archived are raw fields for filters and facets; the
 //! classification rank is what the caller's clearance is compared with, inside the query.
 //! The commit payload records how far through the audit log (the catalog's change feed) the
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
@@ -36,7 +37,7 @@ use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
 use adjacent::AdjacentPairQuery;
 use sealed_dir::{SealedDirError, SealedDirectory};
-use tokenizers::{GRAM, GRAM_QUERY, SEG};
+use tokenizers::{CHARS, GRAM, GRAM_QUERY, SEG};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -131,6 +132,7 @@ pub struct IndexResults {
 struct TextPair {
     gram: Field,
     seg: Field,
+    chars: Field,
 }
 
 #[derive(Clone, Copy)]
@@ -163,6 +165,7 @@ fn schema() -> Schema {
     for (name, stored) in [("title", true), ("body", false), ("fields", false), ("attachments", false), ("opinions", false)] {
         b.add_text_field(&format!("{name}_gram"), text(GRAM, IndexRecordOption::WithFreqsAndPositions, stored));
         b.add_text_field(&format!("{name}_seg"), text(SEG, IndexRecordOption::WithFreqs, false));
+        b.add_text_field(&format!("{name}_char"), text(CHARS, IndexRecordOption::Basic, false));
     }
     for name in ["kind", "department", "state", "classification"] {
         b.add_text_field(name, (STRING | STORED).set_fast("raw"));
@@ -188,7 +191,7 @@ impl Fields {
             }
         }
         let f = |name: &str| schema.get_field(name).map_err(|_| SearchError::Schema(format!("field {name} is missing")));
-        let pair = |name: &str| -> SearchResult<TextPair> { Ok(TextPair { gram: f(&format!("{name}_gram"))?, seg: f(&format!("{name}_seg"))? }) };
+        let pair = |name: &str| -> SearchResult<TextPair> { Ok(TextPair { gram: f(&format!("{name}_gram"))?, seg: f(&format!("{name}_seg"))?, chars: f(&format!("{name}_char"))? }) };
         Ok(Self {
             id: f("id")?,
             title: pair("title")?,
@@ -320,6 +323,7 @@ impl SearchIndex {
         for (pair, text) in [(f.title, &d.title), (f.body, &d.body), (f.fields, &d.fields), (f.attachments, &d.attachments), (f.opinions, &d.opinions)] {
             doc.add_text(pair.gram, text);
             doc.add_text(pair.seg, text);
+            doc.add_text(pair.chars, text);
         }
         doc.add_text(f.kind, &d.kind);
         doc.add_text(f.department, &d.department);
@@ -516,13 +520,9 @@ impl SearchIndex {
             let doc_freq = |t: &str| searcher.doc_freq(&Term::from_field_text(pair.gram, t)).unwrap_or(0);
             let terms: Vec<(usize, Term)> = tokenizers::covering_bigrams(&grams, doc_freq).into_iter().map(|(p, t)| (p, Term::from_field_text(pair.gram, &t))).collect();
             let q: Box<dyn TantivyQuery> = if let [(_, term)] = &terms[..] {
-                if let Some(c) = tokenizers::lone_character(&grams[0].1) {
-                    // Every term that begins with the character: they sort before the next
-                    // code point (UTF-8 keeps code point order).
-                    let end = char::from_u32(c as u32 + 1).map_or(Bound::Unbounded, |n| Bound::Excluded(Term::from_field_text(pair.gram, n.encode_utf8(&mut [0; 4]))));
-                    Box::new(InvertedIndexRangeQuery::new(Bound::Included(term.clone()), end))
-                } else {
-                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))
+                match tokenizers::lone_character(&grams[0].1) {
+                    Some(c) => Box::new(TermQuery::new(Term::from_field_text(pair.chars, c.encode_utf8(&mut [0; 4])), IndexRecordOption::Basic)),
+                    None => Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
                 }
             } else if let [(p, first), (q, second)] = &terms[..]
                 && let Some(gap) = q.checked_sub(*p).and_then(|g| u32::try_from(g).ok()).filter(|g| *g > 0)

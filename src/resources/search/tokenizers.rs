@@ -7,11 +7,13 @@
 //!   of its bigrams at their positions (every other one suffices, see `covering_bigrams`). A
 //!   run of one character in a query stands for itself: inside a longer query it sits against
 //!   a Latin word or a gap, so in a matching text it begins or ends a run and is indexed alone;
-//!   a query of just one character is a *prefix* (every occurrence of a character begins a
-//!   bigram or is a unigram, so the terms that begin with it find every document that contains
-//!   it; see `SearchIndex::text_query`). This is the recall field. About one term per
-//!   character, not a unigram and a bigram for each, halves the work and the postings.
+//!   a query of just one character goes to the `char` field below. This is the recall field.
+//!   About one term per character, not a unigram and a bigram for each, halves the work and
+//!   the postings.
 //! - `seg`: words as jieba segments them (search mode, dictionary only, no HMM), for ranking.
+//! - `char`: each CJK character of the text once, without positions: a query of one character
+//!   is a single term here. As a prefix of the `gram` terms it read the postings of every
+//!   bigram that begins with the character, for a common character most of the index.
 //!
 //! In both, Latin words and numbers are single tokens, lower-cased and stemmed (English), and a
 //! run of spaces or punctuation takes up one position, so that a phrase never matches across
@@ -32,12 +34,13 @@ use crate::domain::traces::units::is_cjk;
 pub const GRAM: &str = "henji_gram_v2";
 pub const GRAM_QUERY: &str = "henji_gram_query_v2";
 pub const SEG: &str = "henji_seg_v2";
+pub const CHARS: &str = "henji_chars_v1";
 
 /// Loaded once (about 0.2 s); shared by every tokenizer.
 static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 
 /// The analyzers to register on an index, by name.
-pub fn analyzers() -> [(&'static str, TextAnalyzer); 3] {
+pub fn analyzers() -> [(&'static str, TextAnalyzer); 4] {
     [
         (GRAM, TextAnalyzer::from(GramTokenizer { query: false })),
         (
@@ -45,12 +48,13 @@ pub fn analyzers() -> [(&'static str, TextAnalyzer); 3] {
             TextAnalyzer::from(GramTokenizer { query: true }),
         ),
         (SEG, TextAnalyzer::from(JiebaTokenizer)),
+        (CHARS, TextAnalyzer::from(CharsTokenizer::default())),
     ]
 }
 
-/// Whether a `gram` query token is a lone CJK character: as the whole query it must be
-/// matched as a prefix, since the index holds a character in the middle of a run only as the
-/// first of a bigram.
+/// Whether a `gram` query token is a lone CJK character: as the whole query it is looked up in
+/// the `char` field, since the `gram` field holds a character in the middle of a run only as
+/// the first of a bigram.
 pub fn lone_character(token: &str) -> Option<char> {
     let mut chars = token.chars();
     match (chars.next(), chars.next()) {
@@ -341,6 +345,83 @@ impl TokenStream for JiebaStream<'_> {
     }
 }
 
+/// Each CJK character of a text once, in the order of first occurrence. A document holds a
+/// thousand or two distinct characters in five thousand, so this adds about a third of the
+/// terms a `gram` field adds, and without positions.
+#[derive(Clone, Default)]
+pub struct CharsTokenizer {
+    /// The unified ideographs seen in the current text, one bit each (2.6 KB, cleared per text).
+    ideographs: Vec<u64>,
+    /// Other CJK characters seen (kana, hangul, extensions): few, so a list.
+    others: Vec<char>,
+}
+
+const IDEOGRAPHS: std::ops::RangeInclusive<char> = '\u{4E00}'..='\u{9FFF}';
+
+impl Tokenizer for CharsTokenizer {
+    type TokenStream<'a> = CharsStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> CharsStream<'a> {
+        let words = (*IDEOGRAPHS.end() as usize - *IDEOGRAPHS.start() as usize) / 64 + 1;
+        self.ideographs.clear();
+        self.ideographs.resize(words, 0);
+        self.others.clear();
+        CharsStream { chars: text.char_indices(), seen: self, position: 0, token: Token::default() }
+    }
+}
+
+pub struct CharsStream<'a> {
+    chars: std::str::CharIndices<'a>,
+    seen: &'a mut CharsTokenizer,
+    position: usize,
+    token: Token,
+}
+
+impl CharsStream<'_> {
+    /// Marks `c` seen; whether it was new.
+    fn first_sight(&mut self, c: char) -> bool {
+        if IDEOGRAPHS.contains(&c) {
+            let n = c as usize - *IDEOGRAPHS.start() as usize;
+            let (word, bit) = (n / 64, 1u64 << (n % 64));
+            let new = self.seen.ideographs[word] & bit == 0;
+            self.seen.ideographs[word] |= bit;
+            new
+        } else if self.seen.others.contains(&c) {
+            false
+        } else {
+            self.seen.others.push(c);
+            true
+        }
+    }
+}
+
+impl TokenStream for CharsStream<'_> {
+    fn advance(&mut self) -> bool {
+        while let Some((at, c)) = self.chars.next() {
+            if kind(c) != Kind::Cjk || !self.first_sight(c) {
+                continue;
+            }
+            self.token.offset_from = at;
+            self.token.offset_to = at + c.len_utf8();
+            self.token.position = self.position;
+            self.token.position_length = 1;
+            self.token.text.clear();
+            self.token.text.push(c);
+            self.position += 1;
+            return true;
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,6 +537,20 @@ mod tests {
                     "{c}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_char_field_holds_each_cjk_character_once() {
+        let text = "预算预算, budget 预。かなカナ한글 算𠀀";
+        let chars: Vec<String> = run(CHARS, text).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(chars, ["预", "算", "か", "な", "カ", "ナ", "한", "글", "𠀀"]);
+        // The buffer of characters seen starts empty for each text.
+        let mut analyzer = analyzers().into_iter().find(|(n, _)| *n == CHARS).map(|(_, a)| a).unwrap();
+        for _ in 0..2 {
+            let mut stream = analyzer.token_stream("算");
+            assert!(stream.advance() && stream.token().text == "算");
+            assert!(!stream.advance());
         }
     }
 
