@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
@@ -517,20 +517,47 @@ impl SearchIndex {
         let mut ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         for target in targets {
             let pair = self.fields.text(target);
-            let doc_freq = |t: &str| searcher.doc_freq(&Term::from_field_text(pair.gram, t)).unwrap_or(0);
-            let terms: Vec<(usize, Term)> = tokenizers::covering_bigrams(&grams, doc_freq).into_iter().map(|(p, t)| (p, Term::from_field_text(pair.gram, &t))).collect();
-            let q: Box<dyn TantivyQuery> = if let [(_, term)] = &terms[..] {
+            // Words of the text that no document has in this field rank nothing; leaving them
+            // out saves opening their postings in every segment.
+            for (_, w) in &words {
+                let term = Term::from_field_text(pair.seg, w);
+                if searcher.doc_freq(&term).unwrap_or(0) > 0 {
+                    ranking.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))));
+                }
+            }
+            let doc_freq = |t: &Term| searcher.doc_freq(t).unwrap_or(0);
+            let terms: Vec<(usize, Term, u64)> = tokenizers::covering_bigrams(&grams, |t| doc_freq(&Term::from_field_text(pair.gram, t)))
+                .into_iter()
+                .map(|(p, t)| {
+                    let term = Term::from_field_text(pair.gram, &t);
+                    let n = doc_freq(&term);
+                    (p, term, n)
+                })
+                .collect();
+            let q: Box<dyn TantivyQuery> = if let [(_, term, n)] = &terms[..] {
                 match tokenizers::lone_character(&grams[0].1) {
-                    Some(c) => Box::new(TermQuery::new(Term::from_field_text(pair.chars, c.encode_utf8(&mut [0; 4])), IndexRecordOption::Basic)),
+                    Some(c) => {
+                        let term = Term::from_field_text(pair.chars, c.encode_utf8(&mut [0; 4]));
+                        if doc_freq(&term) == 0 {
+                            continue;
+                        }
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+                    }
+                    None if *n == 0 => continue,
                     None => Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
                 }
-            } else if let [(p, first), (q, second)] = &terms[..]
+            } else if terms.iter().any(|(_, _, n)| *n == 0) {
+                // No document has all of it in this field (a text with nothing in some field,
+                // an attachment, say, asks for nothing there): every segment is spared the
+                // branch, and its copy of the scope.
+                continue;
+            } else if let [(p, first, n1), (q, second, n2)] = &terms[..]
                 && let Some(gap) = q.checked_sub(*p).and_then(|g| u32::try_from(g).ok()).filter(|g| *g > 0)
-                && [first, second].iter().all(|t| searcher.doc_freq(t).unwrap_or(0) >= searcher.num_docs() / DENSE)
+                && [n1, n2].iter().all(|n| **n >= searcher.num_docs() / DENSE)
             {
                 Box::new(AdjacentPairQuery::new(pair.gram, first.clone(), second.clone(), gap, self.positions.clone()))
             } else {
-                Box::new(PhraseQuery::new_with_offset(terms))
+                Box::new(PhraseQuery::new_with_offset(terms.into_iter().map(|(p, t, _)| (p, t)).collect()))
             };
             // The scope inside each field's branch as well as around the whole: a union of the
             // fields fills windows of 4,096 documents from every branch, so a branch that is
@@ -541,9 +568,10 @@ impl SearchIndex {
             // and a bigram's postings are read without their frequencies.
             let found = BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, scope.box_clone())]);
             matches.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(found), 0.0))));
-            for (_, w) in &words {
-                ranking.push((Occur::Should, Box::new(TermQuery::new(Term::from_field_text(pair.seg, w), IndexRecordOption::WithFreqs))));
-            }
+        }
+        if matches.is_empty() {
+            // Not an absent query (`None`): inside an AND it must still match nothing.
+            return Some(Box::new(EmptyQuery));
         }
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(matches)))];
         if !ranking.is_empty() {
@@ -721,6 +749,14 @@ mod tests {
         assert_eq!(found(&index, "预算编"), ["a"]);
         assert_eq!(found(&index, "年底"), ["d"]);
         assert_eq!(found(&index, "2026年 -编制"), ["d"]);
+        // A text no document holds (in any field) matches nothing, also inside AND, and
+        // excludes nothing after NOT.
+        assert!(found(&index, "鑫").is_empty());
+        assert!(found(&index, "预算 鑫").is_empty());
+        assert!(found(&index, "预算 budgetary").is_empty());
+        assert_eq!(found(&index, "预算 OR 鑫"), ["a", "b", "c", "f"]);
+        assert_eq!(found(&index, "预算 -鑫鑫"), ["a", "b", "c", "f"]);
+        assert!(found(&index, "title:预算").is_empty());
     }
 
     /// An index that did not change does not commit (its watermark stays) until `every` has
