@@ -547,9 +547,9 @@ impl SearchIndex {
                     None => Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
                 }
             } else if terms.iter().any(|(_, _, n)| *n == 0) {
-                // No document has all of it in this field (a text with nothing in some field,
-                // an attachment, say, asks for nothing there): every segment is spared the
-                // branch, and its copy of the scope.
+                // No document has all of it in this field (attachments and opinions are empty
+                // in most indexes): every segment is spared the branch and its copy of the
+                // scope.
                 continue;
             } else if let [(p, first, n1), (q, second, n2)] = &terms[..]
                 && let Some(gap) = q.checked_sub(*p).and_then(|g| u32::try_from(g).ok()).filter(|g| *g > 0)

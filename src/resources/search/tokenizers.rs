@@ -15,12 +15,14 @@
 //!   is a single term here. As a prefix of the `gram` terms it read the postings of every
 //!   bigram that begins with the character, for a common character most of the index.
 //!
-//! In both, Latin words and numbers are single tokens, lower-cased and stemmed (English), and a
-//! run of spaces or punctuation takes up one position, so that a phrase never matches across
-//! it. Only Latin words pay for case folding and stemming; CJK tokens are copied as they are.
+//! In `gram` and `seg`, Latin words and numbers are single tokens, lower-cased and stemmed
+//! (English), and a run of spaces or punctuation takes up one position, so that a phrase never
+//! matches across it. Only Latin words pay for case folding and stemming; CJK tokens are
+//! copied as they are.
 //!
 //! The streams reuse one `Token` and its buffer, so tokenizing allocates nothing per token.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use frostem::{Algorithm, Stemmer};
@@ -352,8 +354,8 @@ impl TokenStream for JiebaStream<'_> {
 pub struct CharsTokenizer {
     /// The unified ideographs seen in the current text, one bit each (2.6 KB, cleared per text).
     ideographs: Vec<u64>,
-    /// Other CJK characters seen (kana, hangul, extensions): few, so a list.
-    others: Vec<char>,
+    /// Other CJK characters seen (kana, hangul, extensions).
+    others: HashSet<char>,
 }
 
 const IDEOGRAPHS: std::ops::RangeInclusive<char> = '\u{4E00}'..='\u{9FFF}';
@@ -386,11 +388,8 @@ impl CharsStream<'_> {
             let new = self.seen.ideographs[word] & bit == 0;
             self.seen.ideographs[word] |= bit;
             new
-        } else if self.seen.others.contains(&c) {
-            false
         } else {
-            self.seen.others.push(c);
-            true
+            self.seen.others.insert(c)
         }
     }
 }
