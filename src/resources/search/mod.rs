@@ -526,12 +526,14 @@ impl SearchIndex {
                 }
             }
             let doc_freq = |t: &Term| searcher.doc_freq(t).unwrap_or(0);
-            let terms: Vec<(usize, Term, u64)> = tokenizers::covering_bigrams(&grams, |t| doc_freq(&Term::from_field_text(pair.gram, t)))
+            // Each gram's frequency, asked once: `covering_bigrams` chooses by them, and so do
+            // the choices below.
+            let freqs: BTreeMap<&str, u64> = grams.iter().map(|(_, t)| (t.as_str(), doc_freq(&Term::from_field_text(pair.gram, t)))).collect();
+            let terms: Vec<(usize, Term, u64)> = tokenizers::covering_bigrams(&grams, |t| freqs.get(t).copied().unwrap_or(0))
                 .into_iter()
                 .map(|(p, t)| {
-                    let term = Term::from_field_text(pair.gram, &t);
-                    let n = doc_freq(&term);
-                    (p, term, n)
+                    let n = freqs.get(t.as_str()).copied().unwrap_or(0);
+                    (p, Term::from_field_text(pair.gram, &t), n)
                 })
                 .collect();
             let q: Box<dyn TantivyQuery> = if let [(_, term, n)] = &terms[..] {

@@ -99,6 +99,9 @@ pub fn covering_bigrams(grams: &[(usize, String)], doc_freq: impl Fn(&str) -> u6
     grams.iter().zip(keep).filter(|(_, k)| *k).map(|(g, _)| g.clone()).collect()
 }
 
+/// The CJK unified ideographs: nearly all of a Chinese text.
+const IDEOGRAPHS: std::ops::RangeInclusive<char> = '\u{4E00}'..='\u{9FFF}';
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A character that is a word on its own: an ideograph, kana or hangul (not CJK
@@ -117,7 +120,7 @@ fn kind(c: char) -> Kind {
         };
     }
     // The unified ideographs are nearly all of the text; they need no table lookup.
-    if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+    if IDEOGRAPHS.contains(&c) {
         return Kind::Cjk;
     }
     if c.is_alphanumeric() {
@@ -357,8 +360,6 @@ pub struct CharsTokenizer {
     /// Other CJK characters seen (kana, hangul, extensions).
     others: HashSet<char>,
 }
-
-const IDEOGRAPHS: std::ops::RangeInclusive<char> = '\u{4E00}'..='\u{9FFF}';
 
 impl Tokenizer for CharsTokenizer {
     type TokenStream<'a> = CharsStream<'a>;
