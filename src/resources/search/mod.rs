@@ -17,6 +17,7 @@
 //! answers for them, inside the same permission clauses).
 
 pub mod adjacent;
+pub mod any_term;
 pub mod sealed_dir;
 pub mod tokenizers;
 
@@ -36,6 +37,7 @@ use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searc
 use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
 use adjacent::AdjacentPairQuery;
+use any_term::AnyTermQuery;
 use sealed_dir::{SealedDirError, SealedDirectory};
 use tokenizers::{CHARS, GRAM, GRAM_QUERY, SEG};
 
@@ -515,6 +517,7 @@ impl SearchIndex {
         let targets: Vec<SearchField> = field.map_or(SearchField::ALL.to_vec(), |f| vec![f]);
         let mut matches: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         let mut ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        let mut single_terms: Vec<Term> = Vec::new();
         for target in targets {
             let pair = self.fields.text(target);
             // Words of the text that no document has in this field rank nothing; leaving them
@@ -536,19 +539,20 @@ impl SearchIndex {
                     (p, Term::from_field_text(pair.gram, &t), n)
                 })
                 .collect();
-            let q: Box<dyn TantivyQuery> = if let [(_, term, n)] = &terms[..] {
+            if let [(_, term, n)] = &terms[..] {
                 match tokenizers::lone_character(&grams[0].1) {
                     Some(c) => {
                         let term = Term::from_field_text(pair.chars, c.encode_utf8(&mut [0; 4]));
-                        if doc_freq(&term) == 0 {
-                            continue;
+                        if doc_freq(&term) > 0 {
+                            single_terms.push(term);
                         }
-                        Box::new(TermQuery::new(term, IndexRecordOption::Basic))
                     }
-                    None if *n == 0 => continue,
-                    None => Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    None if *n > 0 => single_terms.push(term.clone()),
+                    None => {}
                 }
-            } else if terms.iter().any(|(_, _, n)| *n == 0) {
+                continue;
+            }
+            let q: Box<dyn TantivyQuery> = if terms.iter().any(|(_, _, n)| *n == 0) {
                 // No document has all of it in this field (attachments and opinions are empty
                 // in most indexes): every segment is spared the branch and its copy of the
                 // scope.
@@ -561,15 +565,19 @@ impl SearchIndex {
             } else {
                 Box::new(PhraseQuery::new_with_offset(terms.into_iter().map(|(p, t, _)| (p, t)).collect()))
             };
-            // The scope inside each field's branch as well as around the whole: a union of the
+            // The scope inside each phrase's branch as well as around the whole: a union of the
             // fields fills windows of 4,096 documents from every branch, so a branch that is
             // only the phrase checks positions in documents the caller cannot see; with the
             // scope beside it, its rarest clause (a department, say) picks the candidates.
             // The branch decides what is found and scores nothing: jieba's words rank. Unscored,
-            // a phrase stops at its first occurrence in a document instead of counting them all,
-            // and a bigram's postings are read without their frequencies.
+            // a phrase stops at its first occurrence in a document instead of counting them all.
             let found = BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, scope.box_clone())]);
             matches.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(found), 0.0))));
+        }
+        // A text of one term (a character, or two as one bigram) has no positions to check: its
+        // term in every field is one bitset, and the scope around the whole query filters it.
+        if !single_terms.is_empty() {
+            matches.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(AnyTermQuery::new(single_terms)), 0.0))));
         }
         if matches.is_empty() {
             // Not an absent query (`None`): inside an AND it must still match nothing.
@@ -598,15 +606,83 @@ impl SearchIndex {
 /// Counts matches by kind, department and year from the fast fields.
 struct FacetCollector;
 
+/// One segment's counts. `collect` runs for every match, which for a common character is most
+/// of the index, so each facet is a counter indexed by value (see `ValueCounts`).
 struct SegmentFacets {
     kind: Option<StrColumn>,
     department: Option<StrColumn>,
-    year: Column<u64>,
-    // Counted per hit, so kept cheap: term ordinals index a vector (there are few kinds and
-    // departments), and the few years are searched in a short list.
-    kind_counts: Vec<u64>,
-    department_counts: Vec<u64>,
-    year_counts: Vec<(u64, u64)>,
+    kind_counts: ValueCounts,
+    department_counts: ValueCounts,
+    year_counts: ValueCounts,
+}
+
+/// Matches counted by a column's value: term ordinals (few kinds and departments) and years
+/// (a narrow range) index a vector from the column's smallest value; anything past the width
+/// this allows is counted in a map.
+struct ValueCounts {
+    values: FacetColumn,
+    base: u64,
+    dense: Vec<u64>,
+    sparse: BTreeMap<u64, u64>,
+}
+
+/// Wider than any span of years or number of kinds and departments.
+const DENSE_FACET_WIDTH: u64 = 1 << 16;
+
+impl ValueCounts {
+    fn of(column: Option<Column<u64>>) -> Self {
+        let (base, width) = column.as_ref().filter(|c| c.num_docs() > 0).map_or((0, 0), |c| (c.min_value(), c.max_value().saturating_sub(c.min_value()).saturating_add(1).min(DENSE_FACET_WIDTH)));
+        Self { values: FacetColumn::of(column), base, dense: vec![0; width as usize], sparse: BTreeMap::new() }
+    }
+
+    #[inline]
+    fn add(&mut self, doc: DocId) {
+        if let Some(value) = self.values.first(doc) {
+            self.count(value);
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, value: u64) {
+        match value.checked_sub(self.base).and_then(|i| self.dense.get_mut(i as usize)) {
+            Some(n) => *n += 1,
+            None => *self.sparse.entry(value).or_default() += 1,
+        }
+    }
+
+    /// (value, count) of every value counted at least once.
+    fn counted(self) -> impl Iterator<Item = (u64, u64)> {
+        let base = self.base;
+        self.dense.into_iter().enumerate().filter(|(_, n)| *n > 0).map(move |(i, n)| (base + i as u64, n)).chain(self.sparse)
+    }
+}
+
+/// A facet's values by document. Every document has one kind, department and year, so the
+/// column is normally full and a document's value is read straight from it; the general
+/// lookup (through the column's index of which rows a document has) is for anything else.
+enum FacetColumn {
+    Full(Arc<dyn tantivy::columnar::ColumnValues<u64>>),
+    Sparse(Column<u64>),
+    Absent,
+}
+
+impl FacetColumn {
+    fn of(column: Option<Column<u64>>) -> Self {
+        match column {
+            Some(c) if matches!(c.index, tantivy::columnar::ColumnIndex::Full) => Self::Full(c.values),
+            Some(c) => Self::Sparse(c),
+            None => Self::Absent,
+        }
+    }
+
+    #[inline]
+    fn first(&self, doc: DocId) -> Option<u64> {
+        match self {
+            Self::Full(values) => Some(values.get_val(doc)),
+            Self::Sparse(column) => column.first(doc),
+            Self::Absent => None,
+        }
+    }
 }
 
 impl Collector for FacetCollector {
@@ -615,13 +691,13 @@ impl Collector for FacetCollector {
 
     fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<SegmentFacets> {
         let fast = segment.fast_fields();
+        let (kind, department) = (fast.str("kind")?, fast.str("department")?);
         Ok(SegmentFacets {
-            kind: fast.str("kind")?,
-            department: fast.str("department")?,
-            year: fast.u64("year")?,
-            kind_counts: Vec::new(),
-            department_counts: Vec::new(),
-            year_counts: Vec::new(),
+            kind_counts: ValueCounts::of(kind.as_ref().map(|c| c.ords().clone())),
+            department_counts: ValueCounts::of(department.as_ref().map(|c| c.ords().clone())),
+            year_counts: ValueCounts::of(Some(fast.u64("year")?)),
+            kind,
+            department,
         })
     }
 
@@ -646,30 +722,18 @@ impl SegmentCollector for SegmentFacets {
     type Fruit = Facets;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        for (column, counts) in [(&self.kind, &mut self.kind_counts), (&self.department, &mut self.department_counts)] {
-            if let Some(ord) = column.as_ref().and_then(|c| c.ords().first(doc)) {
-                let ord = ord as usize;
-                if ord >= counts.len() {
-                    counts.resize(ord + 1, 0);
-                }
-                counts[ord] += 1;
-            }
-        }
-        if let Some(year) = self.year.first(doc) {
-            match self.year_counts.iter_mut().find(|(y, _)| *y == year) {
-                Some((_, n)) => *n += 1,
-                None => self.year_counts.push((year, 1)),
-            }
-        }
+        self.kind_counts.add(doc);
+        self.department_counts.add(doc);
+        self.year_counts.add(doc);
     }
 
     fn harvest(self) -> Facets {
-        let names = |column: &Option<StrColumn>, counts: Vec<u64>| -> BTreeMap<String, u64> {
+        let names = |column: &Option<StrColumn>, counts: ValueCounts| -> BTreeMap<String, u64> {
             let mut out = BTreeMap::new();
             let Some(column) = column else { return out };
-            for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+            for (ord, n) in counts.counted() {
                 let mut name = String::new();
-                if column.ord_to_str(ord as u64, &mut name).unwrap_or(false) {
+                if column.ord_to_str(ord, &mut name).unwrap_or(false) {
                     out.insert(name, n);
                 }
             }
@@ -678,7 +742,7 @@ impl SegmentCollector for SegmentFacets {
         Facets {
             kind: names(&self.kind, self.kind_counts),
             department: names(&self.department, self.department_counts),
-            year: self.year_counts.into_iter().map(|(y, n)| (y.to_string(), n)).collect(),
+            year: self.year_counts.counted().map(|(y, n)| (y.to_string(), n)).collect(),
         }
     }
 }
@@ -763,6 +827,16 @@ mod tests {
 
     /// An index that did not change does not commit (its watermark stays) until `every` has
     /// passed; `may_hold` answers for committed documents and, while changes are pending, yes.
+    #[test]
+    fn facet_values_outside_the_dense_range_are_counted_too() {
+        let mut counts = ValueCounts { values: FacetColumn::Absent, base: 2025, dense: vec![0; 2], sparse: BTreeMap::new() };
+        for year in [2025, 2026, 2026, 2027, 1999, 2027] {
+            counts.count(year);
+        }
+        counts.add(0); // no column: nothing
+        assert_eq!(counts.counted().collect::<Vec<_>>(), vec![(2025, 1), (2026, 2), (1999, 1), (2027, 2)]);
+    }
+
     #[test]
     fn an_unchanged_index_skips_commits_until_due() {
         let dir = tempfile::tempdir().unwrap();
