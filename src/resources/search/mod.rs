@@ -516,17 +516,14 @@ impl SearchIndex {
         let words = self.analyze(SEG, text);
         let targets: Vec<SearchField> = field.map_or(SearchField::ALL.to_vec(), |f| vec![f]);
         let mut matches: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
-        let mut ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+        let mut ranking_words: Vec<(Term, u64)> = Vec::new();
         let mut single_terms: Vec<Term> = Vec::new();
         for target in targets {
             let pair = self.fields.text(target);
-            // Words of the text that no document has in this field rank nothing; leaving them
-            // out saves opening their postings in every segment.
             for (_, w) in &words {
                 let term = Term::from_field_text(pair.seg, w);
-                if searcher.doc_freq(&term).unwrap_or(0) > 0 {
-                    ranking.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))));
-                }
+                let n = searcher.doc_freq(&term).unwrap_or(0);
+                ranking_words.push((term, n));
             }
             let doc_freq = |t: &Term| searcher.doc_freq(t).unwrap_or(0);
             // Each gram's frequency, asked once: `covering_bigrams` chooses by them, and so do
@@ -584,6 +581,10 @@ impl SearchIndex {
             return Some(Box::new(EmptyQuery));
         }
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(matches)))];
+        let ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = ranking_terms(ranking_words, searcher.num_docs())
+            .into_iter()
+            .map(|term| (Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn TantivyQuery>))
+            .collect();
         if !ranking.is_empty() {
             clauses.push((Occur::Should, Box::new(BooleanQuery::new(ranking))));
         }
@@ -601,6 +602,30 @@ impl SearchIndex {
         }
         out
     }
+}
+
+/// Of a text's words in each field (`seg` terms and their document frequencies), those that
+/// rank its matches: the ones in at most half of all documents. Words no document has rank
+/// nothing and would only open postings in every segment. A word in more than half of them
+/// scores nearly alike wherever it is (BM25's idf is under ln 2), yet its score is computed for
+/// every document it is in: for a text of common characters, most of the search. If every
+/// word is that common, each field's rarest word ranks alone.
+fn ranking_terms(words: Vec<(Term, u64)>, num_docs: u64) -> Vec<Term> {
+    let present: Vec<(Term, u64)> = words.into_iter().filter(|(_, n)| *n > 0).collect();
+    let distinctive: Vec<Term> = present.iter().filter(|(_, n)| *n <= num_docs / 2).map(|(t, _)| t.clone()).collect();
+    if !distinctive.is_empty() {
+        return distinctive;
+    }
+    let mut rarest: BTreeMap<Field, (u64, Term)> = BTreeMap::new();
+    for (term, n) in present {
+        match rarest.get(&term.field()) {
+            Some((m, _)) if *m <= n => {}
+            _ => {
+                rarest.insert(term.field(), (n, term));
+            }
+        }
+    }
+    rarest.into_values().map(|(_, t)| t).collect()
 }
 
 /// Counts matches by kind, department and year from the fast fields.
@@ -827,6 +852,19 @@ mod tests {
 
     /// An index that did not change does not commit (its watermark stays) until `every` has
     /// passed; `may_hold` answers for committed documents and, while changes are pending, yes.
+    #[test]
+    fn common_words_rank_only_when_no_word_is_rarer() {
+        let (title, body) = (Field::from_field_id(1), Field::from_field_id(2));
+        let term = |f: Field, w: &str| Term::from_field_text(f, w);
+        // 100 documents: 预算 is distinctive in both fields; 的 is everywhere; 无 nowhere.
+        let words = vec![(term(title, "的"), 90), (term(title, "预算"), 3), (term(title, "无"), 0), (term(body, "的"), 100), (term(body, "预算"), 50)];
+        assert_eq!(ranking_terms(words, 100), vec![term(title, "预算"), term(body, "预算")]);
+        // Only common words: each field's rarest.
+        let words = vec![(term(title, "的"), 60), (term(title, "是"), 55), (term(body, "的"), 100), (term(body, "是"), 99), (term(body, "无"), 0)];
+        assert_eq!(ranking_terms(words, 100), vec![term(title, "是"), term(body, "是")]);
+        assert!(ranking_terms(vec![(term(body, "无"), 0)], 100).is_empty());
+    }
+
     #[test]
     fn facet_values_outside_the_dense_range_are_counted_too() {
         let mut counts = ValueCounts { values: FacetColumn::Absent, base: 2025, dense: vec![0; 2], sparse: BTreeMap::new() };
