@@ -5,7 +5,8 @@
 //! scorer, one virtual call at a time, and through the union's window; for a common character
 //! that is most of the index, several times over, and it was the largest cost of such a search
 //! (benches/README.md). Here each term's postings are decoded block by block into one bitset
-//! per segment, and the search then walks the bitset.
+//! per segment, and the search then walks the bitset. (tantivy's `TermSetQuery` builds such a
+//! bitset per field, and then unions the fields' scorers again.)
 
 use tantivy::query::{BitSetDocSet, ConstScorer, EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::IndexRecordOption;
