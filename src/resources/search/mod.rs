@@ -850,8 +850,6 @@ mod tests {
         assert!(found(&index, "title:预算").is_empty());
     }
 
-    /// An index that did not change does not commit (its watermark stays) until `every` has
-    /// passed; `may_hold` answers for committed documents and, while changes are pending, yes.
     #[test]
     fn common_words_rank_only_when_no_word_is_rarer() {
         let (title, body) = (Field::from_field_id(1), Field::from_field_id(2));
@@ -875,6 +873,8 @@ mod tests {
         assert_eq!(counts.counted().collect::<Vec<_>>(), vec![(2025, 1), (2026, 2), (1999, 1), (2027, 2)]);
     }
 
+    /// An index that did not change does not commit (its watermark stays) until `every` has
+    /// passed; `may_hold` answers for committed documents and, while changes are pending, yes.
     #[test]
     fn an_unchanged_index_skips_commits_until_due() {
         let dir = tempfile::tempdir().unwrap();
