@@ -37,7 +37,8 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// (benches/README.md). Even full, a step's texts are a few tens of megabytes.
 const FOLLOW_BATCH: i64 = 2_000;
 /// The sealed index commits when it changed, and else this often to keep its watermark close
-/// (a start re-indexes from the lower of the two watermarks).
+/// (a start re-indexes from the lower of the two watermarks), and once more when the writes
+/// stop (`Indexes::settle`).
 const SEALED_COMMIT_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
 /// Documents read from the catalog at a time during a rebuild (which commits once, at the end).
 const REBUILD_BATCH: i64 = 500;
@@ -117,6 +118,19 @@ impl Indexes {
     fn commit(&self, watermark: i64) -> Result<(), SearchError> {
         self.sealed.commit_if_changed(watermark, SEALED_COMMIT_AT_LEAST_EVERY)?;
         self.plain.commit(watermark)
+    }
+
+    /// Whether `settle` has a commit to make.
+    fn unsettled(&self, watermark: i64) -> bool {
+        self.sealed.needs_commit(watermark, SEALED_COMMIT_AT_LEAST_EVERY) || self.plain.needs_commit(watermark, Duration::ZERO)
+    }
+
+    /// Once writes stop: records `watermark` in both indexes, the sealed one when its
+    /// `SEALED_COMMIT_AT_LEAST_EVERY` is due (else it would stay as far behind as the last
+    /// writes it skipped, and every start would re-index them).
+    fn settle(&self, watermark: i64) -> Result<(), SearchError> {
+        self.sealed.commit_if_changed(watermark, SEALED_COMMIT_AT_LEAST_EVERY)?;
+        self.plain.commit_if_changed(watermark, Duration::ZERO)
     }
 }
 
@@ -278,7 +292,12 @@ impl Henji {
         let after = self.search.watermark.load(Ordering::Acquire);
         let events = audit_rows::document_events_after(&mut *self.catalog.reader().acquire().await?, after, FOLLOW_BATCH).await?;
         let full = events.len() as i64 >= FOLLOW_BATCH;
-        let Some(last) = events.last().map(|e| e.0) else { return Ok(false) };
+        let Some(last) = events.last().map(|e| e.0) else {
+            if index.unsettled(after) {
+                tokio::task::spawn_blocking(move || index.settle(after)).await.map_err(|e| ServiceError::Internal(format!("indexing failed: {e}")))??;
+            }
+            return Ok(false);
+        };
         // Reads of classified documents are audited too; they change nothing.
         let changed: BTreeSet<String> = events.into_iter().filter(|(_, _, action)| !action.ends_with(".read")).map(|(_, id, _)| id).collect();
         if !changed.is_empty() {

@@ -24,7 +24,7 @@ pub mod tokenizers;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -234,6 +234,8 @@ pub struct SearchIndex {
     /// Something was added or deleted since the last commit.
     changed: AtomicBool,
     last_commit: Mutex<Instant>,
+    /// The watermark of the last commit (what a restart resumes from).
+    committed: AtomicI64,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -302,7 +304,17 @@ impl SearchIndex {
             other => SearchError::Tantivy(other),
         })?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { positions: Arc::new(index.directory().clone()), index, writer: Mutex::new(writer), reader, fields, changed: AtomicBool::new(false), last_commit: Mutex::new(Instant::now()) })
+        let committed = AtomicI64::new(committed_watermark(&index)?);
+        Ok(Self {
+            positions: Arc::new(index.directory().clone()),
+            index,
+            writer: Mutex::new(writer),
+            reader,
+            fields,
+            changed: AtomicBool::new(false),
+            last_commit: Mutex::new(Instant::now()),
+            committed,
+        })
     }
 
     /// The writer, for a change: the next `commit_if_changed` commits.
@@ -314,8 +326,7 @@ impl SearchIndex {
 
     /// How far through the audit log the committed index is.
     pub fn watermark(&self) -> SearchResult<i64> {
-        let metas = self.index.load_metas()?;
-        Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
+        committed_watermark(&self.index)
     }
 
     pub fn upsert(&self, d: &IndexedDocument) -> SearchResult<()> {
@@ -363,19 +374,26 @@ impl SearchIndex {
             prepared.set_payload(&watermark.to_string());
             prepared.commit()?;
             self.changed.store(false, Ordering::Release);
+            self.committed.store(watermark, Ordering::Release);
         }
         *self.last_commit.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.reader.reload()?;
         Ok(())
     }
 
-    /// Commits if anything changed, or else only to move the watermark on once `every` has
-    /// passed since the last commit. A commit costs file writes and fsyncs even when nothing
-    /// changed; an index that changes rarely (the sealed one) then lags behind in watermark by
-    /// at most `every`, which is what a restart re-indexes.
+    /// Commits if anything changed, or else only to move the watermark on to `watermark` once
+    /// `every` has passed since the last commit. A commit costs file writes and fsyncs even
+    /// when nothing changed; an index that changes rarely (the sealed one) then lags behind in
+    /// watermark by at most `every` while writes go on, and catches up once they stop if this
+    /// is called then too (`needs_commit`): its lag is what a restart re-indexes.
     pub fn commit_if_changed(&self, watermark: i64, every: Duration) -> SearchResult<()> {
-        let due = self.last_commit.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= every;
-        if self.changed.load(Ordering::Acquire) || due { self.commit(watermark) } else { Ok(()) }
+        if self.needs_commit(watermark, every) { self.commit(watermark) } else { Ok(()) }
+    }
+
+    /// Whether `commit_if_changed` would commit now (without touching a file).
+    pub fn needs_commit(&self, watermark: i64, every: Duration) -> bool {
+        let due = || self.last_commit.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= every;
+        self.changed.load(Ordering::Acquire) || (self.committed.load(Ordering::Acquire) < watermark && due())
     }
 
     /// Whether the index may hold the document `id`: it has uncommitted changes (which this
@@ -602,6 +620,12 @@ impl SearchIndex {
         }
         out
     }
+}
+
+/// The watermark recorded by the index's last commit (0 for a new index).
+fn committed_watermark(index: &Index) -> SearchResult<i64> {
+    let metas = index.load_metas()?;
+    Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
 }
 
 /// Of a text's words in each field (`seg` terms and their document frequencies), those that
@@ -874,7 +898,7 @@ mod tests {
     }
 
     /// An index that did not change does not commit (its watermark stays) until `every` has
-    /// passed; `may_hold` answers for committed documents and, while changes are pending, yes.
+    /// passed, nor then when its watermark is already there; `may_hold` answers for committed documents and, while changes are pending, yes.
     #[test]
     fn an_unchanged_index_skips_commits_until_due() {
         let dir = tempfile::tempdir().unwrap();
@@ -888,8 +912,11 @@ mod tests {
 
         index.commit_if_changed(2, Duration::from_secs(3600)).unwrap();
         assert_eq!(index.watermark().unwrap(), 1, "nothing changed, not due");
+        assert!(!index.needs_commit(2, Duration::from_secs(3600)));
         index.commit_if_changed(3, Duration::ZERO).unwrap();
         assert_eq!(index.watermark().unwrap(), 3, "due");
+        assert!(!index.needs_commit(3, Duration::ZERO), "nothing changed, the watermark is there already");
+        assert!(index.needs_commit(4, Duration::ZERO));
 
         index.remove("a");
         index.commit_if_changed(4, Duration::from_secs(3600)).unwrap();
