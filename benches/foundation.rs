@@ -78,7 +78,7 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
         "fields": {"来文单位": "压测", "来文日期": "2026-11-23"}, "body": {"text": format!("@@{body_text}")}})
     .to_string();
     let (head, tail) = doc.split_once("@@").unwrap();
-    let script = server.dir.path().join("create.lua");
+    let script = server.dir.join("create.lua");
     let lua = format!(
         "wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"POST\", nil, nil, [==[{head}]==] .. string.format(\"%08d%p\", n, {{}}) .. [==[{tail}]==])\nend\n"
     );

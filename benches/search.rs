@@ -18,7 +18,9 @@
 //! there and reuses it on the next run with the same `HENJI_BENCH_DOCS` (for query work; delete
 //! the folder after changing how documents are indexed). `HENJI_BENCH_QUERIES_ONLY=1` runs
 //! just the in-process queries (3), and `HENJI_BENCH_QUERY_PASSES=n` repeats them, for
-//! profiling.
+//! profiling. `HENJI_BENCH_SERVER_DIR=/some/dir` does for (4) what `HENJI_BENCH_INDEX_DIR`
+//! does for (1): the server's data directory is kept and, on the next run, only the searches
+//! over HTTP are measured again; `HENJI_BENCH_HTTP_ONLY=1` then skips (0)–(3) and (5).
 
 use std::time::Instant;
 
@@ -28,7 +30,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 mod support;
-use support::{ADMIN_PASSWORD, Rng, percentile, start_server, wrk};
+use support::{ADMIN_PASSWORD, Rng, Server, percentile, start_server, start_server_in, wrk};
 
 const KINDS: &[&str] = &["incoming", "outgoing", "customer-file"];
 const DEPARTMENTS: &[&str] = &["BGS", "CWB", "GCB", "RSB"];
@@ -171,6 +173,10 @@ fn main() {
 
     // Only the in-process queries (with a kept index): for profiling them, under valgrind say.
     let queries_only = std::env::var_os("HENJI_BENCH_QUERIES_ONLY").is_some();
+    if std::env::var_os("HENJI_BENCH_HTTP_ONLY").is_some() {
+        http(&corpus, docs, &queries(&corpus, &mut Rng(7)));
+        return;
+    }
     if !queries_only {
         tokenizer_rates(&corpus);
     }
@@ -398,17 +404,42 @@ fn http(corpus: &Corpus, docs: usize, queries: &[String]) {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = start_server();
+    // With HENJI_BENCH_SERVER_DIR the server's data directory is kept there and, on the next
+    // run with the same number of documents, reused: only the searches are measured again.
+    let kept = std::env::var_os("HENJI_BENCH_SERVER_DIR").map(std::path::PathBuf::from);
+    let marker = kept.as_ref().map(|dir| dir.join(format!("henji-bench-{docs}-documents")));
+    if let Some(dir) = kept.as_ref().filter(|_| !marker.as_ref().is_some_and(|m| m.exists())) {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let server = match &kept {
+        Some(dir) => start_server_in(dir),
+        None => start_server(),
+    };
     let base = server.base.clone();
     let client = reqwest::Client::new();
+    let login = |username: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let session: Value = client.post(format!("{base}/api/v1/sessions")).json(&json!({"username": username, "password": ADMIN_PASSWORD})).send().await.unwrap().json().await.unwrap();
+            session["token"].as_str().unwrap().to_owned()
+        }
+    };
+    if let Some(marker) = marker.as_ref().filter(|m| m.exists()) {
+        println!("http  : reusing the server data of {docs} documents in {} (HENJI_BENCH_SERVER_DIR); registering not measured", marker.parent().unwrap().display());
+        let token = rt.block_on(login("reader"));
+        let waited = server.wait_until_quiet(std::time::Duration::from_secs(900));
+        search_over_http(&server, &token, queries, &format!("once the server had been idle for 2 s ({:.0} s after it started)", waited.as_secs_f64()));
+        return;
+    }
     let token = rt.block_on(async {
-        let session: Value = client.post(format!("{base}/api/v1/sessions")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().await.unwrap().json().await.unwrap();
-        let admin = session["token"].as_str().unwrap().to_owned();
+        let admin = login("admin").await;
         client.post(format!("{base}/api/v1/departments")).bearer_auth(&admin).json(&json!({"code": "BGS", "name": "办公室"})).send().await.unwrap();
         let user = json!({"username": "reader", "display_name": "读者", "password": ADMIN_PASSWORD, "department": "BGS", "roles": ["clerk"], "clearance": "internal"});
         client.post(format!("{base}/api/v1/users")).bearer_auth(&admin).json(&user).send().await.unwrap();
-        let session: Value = client.post(format!("{base}/api/v1/sessions")).json(&json!({"username": "reader", "password": ADMIN_PASSWORD})).send().await.unwrap().json().await.unwrap();
-        session["token"].as_str().unwrap().to_owned()
+        login("reader").await
     });
     let started = Instant::now();
     rt.block_on(async {
@@ -448,18 +479,36 @@ fn http(corpus: &Corpus, docs: usize, queries: &[String]) {
         }
     });
     println!("http  : {docs} documents registered over HTTP in {registered:.0} s; all {expected} searchable {:.0} s after the first was sent", started.elapsed().as_secs_f64());
-    let script = server.dir.path().join("queries.lua");
-    let list: Vec<String> = queries.iter().map(|q| format!("\"/api/v1/search?q={}\"", url_encode(q))).collect();
-    std::fs::write(&script, format!("local paths = {{{}}}\nlocal n = 0\nrequest = function()\n  n = n % #paths + 1\n  return wrk.format(\"GET\", paths[n])\nend\n", list.join(", "))).unwrap();
-    let (rps, p50, p99) = wrk(&base, &token, 16, Some(&script), &[]).expect("wrk search");
-    println!("http  : 200 mixed queries at 16 connections, right away: p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} searches/s (target p99 < 80 ms)");
+    search_over_http(&server, &token, queries, "right away");
     // Right after a bulk load the index is still merging its segments, on the same two cores;
     // the steady state is measured once the server is idle.
     let waited = server.wait_until_quiet(std::time::Duration::from_secs(900));
-    let (rps, p50, p99) = wrk(&base, &token, 16, Some(&script), &[]).expect("wrk search");
-    println!("http  : the same once the server had been idle for 2 s ({:.0} s later: merges done): p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} searches/s (target p99 < 80 ms)", waited.as_secs_f64());
+    search_over_http(&server, &token, queries, &format!("once the server had been idle for 2 s ({:.0} s later: merges done)", waited.as_secs_f64()));
+    if let Some(marker) = marker {
+        std::fs::write(marker, b"").unwrap();
+    }
+}
+
+/// The 200 queries in turn from wrk's 16 connections, and how many segments the server's
+/// index had then (a figure moves with them).
+fn search_over_http(server: &Server, token: &str, queries: &[String], when: &str) {
+    let script = server.dir.join("queries.lua");
+    let list: Vec<String> = queries.iter().map(|q| format!("\"/api/v1/search?q={}\"", url_encode(q))).collect();
+    std::fs::write(&script, format!("local paths = {{{}}}\nlocal n = 0\nrequest = function()\n  n = n % #paths + 1\n  return wrk.format(\"GET\", paths[n])\nend\n", list.join(", "))).unwrap();
+    let (rps, p50, p99) = wrk(&server.base, token, 16, Some(&script), &[]).expect("wrk search");
+    let segments = segment_count(&server.dir.join("index"));
+    println!("http  : 200 mixed queries at 16 connections, {when}: p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} searches/s (target p99 < 80 ms); index of {segments} segments");
 }
 
 fn url_encode(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// The number of segments in the index's `meta.json` (0 when it cannot be read).
+fn segment_count(index_dir: &std::path::Path) -> usize {
+    std::fs::read(index_dir.join("meta.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|meta| meta["segments"].as_array().map(Vec::len))
+        .unwrap_or(0)
 }

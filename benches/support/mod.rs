@@ -12,7 +12,9 @@ pub const ADMIN_PASSWORD: &str = "bench-admin-password";
 pub struct Server {
     child: std::process::Child,
     pub base: String,
-    pub dir: tempfile::TempDir,
+    /// The server's data directory.
+    pub dir: std::path::PathBuf,
+    _temporary: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -56,10 +58,17 @@ impl Drop for Server {
 }
 
 pub fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    let temporary = tempfile::tempdir().unwrap();
+    let mut server = start_server_in(temporary.path());
+    server._temporary = Some(temporary);
+    server
+}
+
+/// A server on a data directory that outlives it (made if missing).
+pub fn start_server_in(dir: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_henji"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .env("HENJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -74,7 +83,7 @@ pub fn start_server() -> Server {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Server { child, base, dir }
+    Server { child, base, dir: dir.to_owned(), _temporary: None }
 }
 
 /// Runs wrk against `url` and returns (requests/s, p50 ms, p99 ms).
