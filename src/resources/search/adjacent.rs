@@ -12,10 +12,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tantivy::directory::error::OpenReadError;
 use tantivy::directory::{CompositeFile, Directory};
 use tantivy::positions::PositionReader;
 use tantivy::postings::{Postings, SegmentPostings};
-use tantivy::query::{EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::query::{EmptyScorer, EnableScoring, Explanation, PhraseQuery, Query, Scorer, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
 
@@ -38,8 +39,9 @@ impl AdjacentPairQuery {
 }
 
 impl Query for AdjacentPairQuery {
-    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(self.clone()))
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        let phrase = PhraseQuery::new_with_offset(vec![(0, self.first.clone()), (self.gap as usize, self.second.clone())]);
+        Ok(Box::new(AdjacentPairWeight { query: self.clone(), phrase: phrase.weight(scoring)? }))
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
@@ -48,16 +50,30 @@ impl Query for AdjacentPairQuery {
     }
 }
 
-impl Weight for AdjacentPairQuery {
-    fn scorer(&self, reader: &SegmentReader, _: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let inverted = reader.inverted_index(self.field)?;
-        let (Some(first), Some(second)) = (inverted.get_term_info(&self.first)?, inverted.get_term_info(&self.second)?) else {
+/// The pair query's weight, and tantivy's phrase weight for the same pair: the phrase reads a
+/// segment's positions through the segment reader, which holds its files open, while this
+/// query opens the positions file by name. A merge deletes its segments' files once done, so
+/// until the next commit reloads the searcher, a segment it still shows may have no file left.
+struct AdjacentPairWeight {
+    query: AdjacentPairQuery,
+    phrase: Box<dyn Weight>,
+}
+
+impl Weight for AdjacentPairWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let q = &self.query;
+        let inverted = reader.inverted_index(q.field)?;
+        let (Some(first), Some(second)) = (inverted.get_term_info(&q.first)?, inverted.get_term_info(&q.second)?) else {
             return Ok(Box::new(EmptyScorer));
         };
         // tantivy names a segment's positions file `<segment id>.pos` (`SegmentComponent`), one
         // part per field; the unit test below stops passing if a new version changes that.
-        let file = self.directory.open_read(&PathBuf::from(format!("{}.pos", reader.segment_id().uuid_string())))?;
-        let Some(positions) = CompositeFile::open(&file)?.open_read(self.field) else {
+        let file = match q.directory.open_read(&PathBuf::from(format!("{}.pos", reader.segment_id().uuid_string()))) {
+            Ok(file) => file,
+            Err(OpenReadError::FileDoesNotExist(_)) => return self.phrase.scorer(reader, boost),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(positions) = CompositeFile::open(&file)?.open_read(q.field) else {
             return Ok(Box::new(EmptyScorer));
         };
         let side = |info: &tantivy::postings::TermInfo| -> tantivy::Result<Side> {
@@ -67,7 +83,7 @@ impl Weight for AdjacentPairQuery {
                 offset: 0,
             })
         };
-        let mut scorer = AdjacentScorer { first: side(&first)?, second: side(&second)?, gap: self.gap, doc: 0 };
+        let mut scorer = AdjacentScorer { first: side(&first)?, second: side(&second)?, gap: q.gap, doc: 0 };
         scorer.settle();
         Ok(Box::new(scorer))
     }
@@ -285,5 +301,30 @@ mod tests {
             }
         }
         assert_eq!(compared, 75);
+    }
+
+    /// A segment whose positions file was deleted under the searcher (a merge finished before
+    /// the next reload) is searched through its reader, as a phrase, not failed.
+    #[test]
+    fn a_segment_whose_positions_file_is_gone_is_searched_as_a_phrase() {
+        let mut schema = Schema::builder();
+        let indexing = TextFieldIndexing::default().set_tokenizer("whitespace").set_index_option(IndexRecordOption::WithFreqsAndPositions);
+        let text = schema.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for words in ["a b c", "b a c", "c a b a"] {
+            let mut doc = TantivyDocument::default();
+            doc.add_text(text, words);
+            writer.add_document(doc).unwrap();
+        }
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let directory: Arc<dyn Directory> = Arc::new(index.directory().clone());
+        let segment = searcher.segment_readers()[0].segment_id().uuid_string();
+        directory.delete(&PathBuf::from(format!("{segment}.pos"))).unwrap();
+        let term = |w: &str| Term::from_field_text(text, w);
+        let pair = AdjacentPairQuery::new(text, term("a"), term("b"), 1, directory);
+        let found: std::collections::BTreeSet<u32> = searcher.search(&pair, &DocSetCollector).unwrap().into_iter().map(|d| d.doc_id).collect();
+        assert_eq!(found, [0, 2].into());
     }
 }
