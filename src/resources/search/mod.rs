@@ -9,6 +9,9 @@
 //! The commit payload records how far through the audit log (the catalog's change feed) the
 //! index is, so a restart catches up on what it missed.
 //!
+//! A search collects every match unscored (the total and the facets count them all), then
+//! ranks them by the BM25 scores of the query's words (`ranking`).
+//!
 //! There are two indexes of this schema. The plain one (memory-mapped files) holds everything
 //! that is not sealed. The sealed one (`sealed_dir`, files sealed at rest) holds the whole text
 //! of every document that has sealed content (sensitive fields, or a classified body and
@@ -18,6 +21,7 @@
 
 pub mod adjacent;
 pub mod any_term;
+pub mod ranking;
 pub mod sealed_dir;
 pub mod tokenizers;
 
@@ -28,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
@@ -39,6 +43,7 @@ use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
 use adjacent::AdjacentPairQuery;
 use any_term::AnyTermQuery;
+use ranking::{MatchedDocs, best_matches};
 use sealed_dir::{SealedDirError, SealedDirectory};
 use tokenizers::{CHARS, GRAM, GRAM_QUERY, SEG};
 
@@ -426,12 +431,13 @@ impl SearchIndex {
         let f = &self.fields;
         let searcher = self.reader.searcher();
         let scope = self.scope(q);
-        let Some(matching) = self.build(&searcher, &scope, q.query)? else {
+        let mut ranking = Vec::new();
+        let Some(matching) = self.build(&searcher, &scope, q.query, &mut ranking)? else {
             return Ok(IndexResults { total: 0, hits: vec![], facets: Facets::default() });
         };
         let query = BooleanQuery::new(vec![(Occur::Must, matching), (Occur::Must, Box::new(scope))]);
-        let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_score();
-        let (total, top, facets) = searcher.search(&query, &(Count, top, FacetCollector))?;
+        let (total, facets, matched) = searcher.search(&query, &(Count, FacetCollector, MatchedDocs))?;
+        let top = best_matches(&searcher, ranking, &matched, q.offset, q.limit.max(1))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -484,22 +490,23 @@ impl SearchIndex {
         BooleanQuery::new(clauses)
     }
 
-    /// The tantivy query for a query tree; `None` when it asks for nothing searchable (only
-    /// punctuation, say).
-    fn build(&self, searcher: &Searcher, scope: &BooleanQuery, q: &Query) -> SearchResult<Option<Box<dyn TantivyQuery>>> {
+    /// The tantivy query for what a query tree matches; `None` when it asks for nothing
+    /// searchable (only punctuation, say). The words that rank its matches are added to
+    /// `ranking` (none from under a NOT).
+    fn build(&self, searcher: &Searcher, scope: &BooleanQuery, q: &Query, ranking: &mut Vec<Term>) -> SearchResult<Option<Box<dyn TantivyQuery>>> {
         Ok(match q {
-            Query::Text { field, text } => self.text_query(searcher, scope, *field, text),
+            Query::Text { field, text } => self.text_query(searcher, scope, *field, text, ranking),
             Query::And(parts) => {
                 let mut clauses = Vec::new();
                 for part in parts {
                     match part {
                         Query::Not(inner) => {
-                            if let Some(q) = self.build(searcher, scope, inner)? {
+                            if let Some(q) = self.build(searcher, scope, inner, &mut Vec::new())? {
                                 clauses.push((Occur::MustNot, q));
                             }
                         }
                         other => {
-                            if let Some(q) = self.build(searcher, scope, other)? {
+                            if let Some(q) = self.build(searcher, scope, other, ranking)? {
                                 clauses.push((Occur::Must, q));
                             }
                         }
@@ -516,19 +523,19 @@ impl SearchIndex {
             Query::Or(parts) => {
                 let mut clauses = Vec::new();
                 for part in parts {
-                    if let Some(q) = self.build(searcher, scope, part)? {
+                    if let Some(q) = self.build(searcher, scope, part, ranking)? {
                         clauses.push((Occur::Should, q));
                     }
                 }
                 (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn TantivyQuery>)
             }
-            Query::Not(inner) => self.build(searcher, scope, inner)?.map(|q| Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn TantivyQuery>), (Occur::MustNot, q)])) as Box<dyn TantivyQuery>),
+            Query::Not(inner) => self.build(searcher, scope, inner, &mut Vec::new())?.map(|q| Box::new(BooleanQuery::new(vec![(Occur::Must, Box::new(AllQuery) as Box<dyn TantivyQuery>), (Occur::MustNot, q)])) as Box<dyn TantivyQuery>),
         })
     }
 
     /// A word or phrase: it must occur as a contiguous run in one of the fields (the `gram`
-    /// fields decide), and jieba's words for it rank the matches (the `seg` fields).
-    fn text_query(&self, searcher: &Searcher, scope: &BooleanQuery, field: Option<SearchField>, text: &str) -> Option<Box<dyn TantivyQuery>> {
+    /// fields decide); jieba's words for it (the `seg` fields) are added to `ranking`.
+    fn text_query(&self, searcher: &Searcher, scope: &BooleanQuery, field: Option<SearchField>, text: &str, ranking: &mut Vec<Term>) -> Option<Box<dyn TantivyQuery>> {
         let grams = self.analyze(GRAM_QUERY, text);
         if grams.is_empty() {
             return None;
@@ -600,15 +607,8 @@ impl SearchIndex {
             // Not an absent query (`None`): inside an AND it must still match nothing.
             return Some(Box::new(EmptyQuery));
         }
-        let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(matches)))];
-        let ranking: Vec<(Occur, Box<dyn TantivyQuery>)> = ranking_terms(ranking_words, searcher.num_docs())
-            .into_iter()
-            .map(|term| (Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn TantivyQuery>))
-            .collect();
-        if !ranking.is_empty() {
-            clauses.push((Occur::Should, Box::new(BooleanQuery::new(ranking))));
-        }
-        Some(Box::new(BooleanQuery::new(clauses)))
+        ranking.extend(ranking_terms(ranking_words, searcher.num_docs()));
+        Some(Box::new(BooleanQuery::new(matches)))
     }
 
     /// (position, token) pairs of `text` under the named analyzer.
