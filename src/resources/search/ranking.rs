@@ -120,3 +120,52 @@ pub fn best_matches(searcher: &Searcher, ranking: Vec<Term>, matched: &[(Segment
     best.sort_unstable_by(|a, b| b.cmp(a));
     Ok(best.into_iter().skip(offset).take(count).map(|r| (r.score, r.doc)).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use tantivy::collector::TopDocs;
+    use tantivy::schema::{Schema, TEXT};
+    use tantivy::{Index, TantivyDocument};
+
+    use super::*;
+
+    /// Only matches are ranked, best first as tantivy's own top-docs collector orders them;
+    /// matches without a ranking word follow in document order; offsets page through both.
+    #[test]
+    fn ranks_only_matches_and_pages_through_unscored_ones() {
+        let mut schema = Schema::builder();
+        let text = schema.add_text_field("text", TEXT);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        // Document n holds "x" n times (none in 0) among filler words.
+        for n in 0..300usize {
+            let mut doc = TantivyDocument::default();
+            doc.add_text(text, format!("{} {}", "x ".repeat(n % 7), "y z ".repeat(1 + n % 5)));
+            writer.add_document(doc).unwrap();
+        }
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let x = Term::from_field_text(text, "x");
+        // Every third document matches.
+        let mut docs = BitSet::with_max_value(searcher.segment_reader(0).max_doc());
+        for d in (0..300).filter(|d| d % 3 == 0) {
+            docs.insert(d);
+        }
+        let matched = vec![(0, docs)];
+
+        let all = best_matches(&searcher, vec![x.clone()], &matched, 0, 100).unwrap();
+        assert_eq!(all.len(), 100);
+        let scored: Vec<(Score, DocAddress)> = searcher.search(&TermQuery::new(x.clone(), IndexRecordOption::WithFreqs), &TopDocs::with_limit(300).order_by_score()).unwrap();
+        let expected: Vec<DocAddress> = scored.iter().map(|(_, d)| *d).filter(|d| d.doc_id % 3 == 0).collect();
+        let with_x = expected.len();
+        let unscored = (0..300).filter(|d| d % 3 == 0 && d % 7 == 0).map(|d| DocAddress::new(0, d));
+        let expected: Vec<DocAddress> = expected.into_iter().chain(unscored).collect();
+        assert_eq!(all.iter().map(|(_, d)| *d).collect::<Vec<_>>(), expected);
+        assert!(all[with_x..].iter().all(|(s, _)| *s == 0.0));
+
+        let page = best_matches(&searcher, vec![x], &matched, 10, 5).unwrap();
+        assert_eq!(page, all[10..15]);
+        let tail = best_matches(&searcher, vec![], &matched, 3, 2).unwrap();
+        assert_eq!(tail.iter().map(|(_, d)| d.doc_id).collect::<Vec<_>>(), [9, 12]);
+    }
+}
