@@ -437,7 +437,7 @@ impl SearchIndex {
         };
         let query = BooleanQuery::new(vec![(Occur::Must, matching), (Occur::Must, Box::new(scope))]);
         let (total, facets, matched) = searcher.search(&query, &(Count, FacetCollector, MatchedDocs))?;
-        let top = best_matches(&searcher, ranking, &matched, q.offset, q.limit.max(1))?;
+        let top = best_matches(&searcher, ranking, matched, q.offset, q.limit.max(1))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;

@@ -11,9 +11,9 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery};
+use tantivy::query::{BitSetDocSet, BooleanQuery, EnableScoring, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{BitSet, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{BitSet, DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, TERMINATED, Term};
 
 /// Every match of a segment, as a bitset (unscored).
 pub struct MatchedDocs;
@@ -74,10 +74,14 @@ impl PartialOrd for Ranked {
     }
 }
 
+/// Matches in which the ranking words' postings are walked with block-max WAND need to be
+/// more than 1/`MATCHES_DRIVE` of those postings; fewer are each scored where they are.
+const MATCHES_DRIVE: u64 = 4;
+
 /// The `count` best of `matched` (after skipping `offset` of them) by the summed BM25 scores
 /// of `ranking` terms, best first. Matches without any ranking word score 0 and follow in
 /// document order.
-pub fn best_matches(searcher: &Searcher, ranking: Vec<Term>, matched: &[(SegmentOrdinal, BitSet)], offset: usize, count: usize) -> tantivy::Result<Vec<(Score, DocAddress)>> {
+pub fn best_matches(searcher: &Searcher, ranking: Vec<Term>, matched: Vec<(SegmentOrdinal, BitSet)>, offset: usize, count: usize) -> tantivy::Result<Vec<(Score, DocAddress)>> {
     let wanted = offset.saturating_add(count);
     if wanted == 0 {
         return Ok(vec![]);
@@ -85,40 +89,77 @@ pub fn best_matches(searcher: &Searcher, ranking: Vec<Term>, matched: &[(Segment
     let weight = if ranking.is_empty() {
         None
     } else {
-        let terms = ranking.into_iter().map(|t| (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>)).collect();
+        let terms = ranking.iter().map(|t| (Occur::Should, Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs)) as Box<dyn Query>)).collect();
         Some(BooleanQuery::new(terms).weight(EnableScoring::enabled_from_searcher(searcher))?)
     };
     let mut best: Vec<Ranked> = Vec::new();
     for (segment, docs) in matched {
-        // A min-heap of this segment's best so far: its top is the score to beat once full.
-        let mut top: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(wanted.min(docs.len()) + 1);
-        if let Some(weight) = &weight {
-            let reader = searcher.segment_reader(*segment);
-            weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
-                if docs.contains(doc) {
-                    top.push(Reverse(Ranked { score, doc: DocAddress::new(*segment, doc) }));
-                    if top.len() > wanted {
-                        top.pop();
+        let reader = searcher.segment_reader(segment);
+        let mut page = Page { top: BinaryHeap::with_capacity(wanted.min(docs.len()) + 1), wanted, segment };
+        match &weight {
+            None => page.fill_unscored(&docs),
+            Some(weight) => {
+                let postings: u64 = ranking.iter().map(|t| reader.inverted_index(t.field()).and_then(|i| Ok(i.doc_freq(t)?)).map_or(0, u64::from)).sum();
+                if (docs.len() as u64).saturating_mul(MATCHES_DRIVE) < postings {
+                    // Few matches (a rare phrase, a narrow reach): walking the ranking words'
+                    // postings would mostly pass documents that did not match.
+                    let mut scorer = weight.scorer(reader, 1.0)?;
+                    let mut matches = BitSetDocSet::from(docs);
+                    let mut doc = matches.doc();
+                    while doc != TERMINATED {
+                        let score = if scorer.doc() <= doc && scorer.seek(doc) == doc { scorer.score() } else { 0.0 };
+                        page.offer(doc, score);
+                        doc = matches.advance();
                     }
+                } else {
+                    weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| if docs.contains(doc) { page.offer(doc, score) } else { page.threshold() })?;
+                    page.fill_unscored(&docs);
                 }
-                match top.peek() {
-                    Some(Reverse(worst)) if top.len() == wanted => worst.score,
-                    _ => Score::MIN,
-                }
-            })?;
-        }
-        // Not full: no block was skipped, so every match with a ranking word is in.
-        if top.len() < wanted {
-            let scored: HashSet<DocId> = top.iter().map(|Reverse(r)| r.doc.doc_id).collect();
-            let unscored = (0..docs.max_value()).filter(|d| docs.contains(*d) && !scored.contains(d));
-            for doc in unscored.take(wanted - top.len()) {
-                top.push(Reverse(Ranked { score: 0.0, doc: DocAddress::new(*segment, doc) }));
             }
         }
-        best.extend(top.into_iter().map(|Reverse(r)| r));
+        best.extend(page.top.into_iter().map(|Reverse(r)| r));
     }
     best.sort_unstable_by(|a, b| b.cmp(a));
     Ok(best.into_iter().skip(offset).take(count).map(|r| (r.score, r.doc)).collect())
+}
+
+/// One segment's best matches so far, at most `wanted`.
+struct Page {
+    /// A min-heap: its top is the score to beat once full.
+    top: BinaryHeap<Reverse<Ranked>>,
+    wanted: usize,
+    segment: SegmentOrdinal,
+}
+
+impl Page {
+    /// Takes `doc` if it is among the best so far; returns the score a document must now beat.
+    fn offer(&mut self, doc: DocId, score: Score) -> Score {
+        self.top.push(Reverse(Ranked { score, doc: DocAddress::new(self.segment, doc) }));
+        if self.top.len() > self.wanted {
+            self.top.pop();
+        }
+        self.threshold()
+    }
+
+    fn threshold(&self) -> Score {
+        match self.top.peek() {
+            Some(Reverse(worst)) if self.top.len() == self.wanted => worst.score,
+            _ => Score::MIN,
+        }
+    }
+
+    /// After block-max WAND: while not full, no block was skipped, so every match with a
+    /// ranking word is in; the rest of the page is matches without one, in document order.
+    fn fill_unscored(&mut self, docs: &BitSet) {
+        if self.top.len() >= self.wanted {
+            return;
+        }
+        let scored: HashSet<DocId> = self.top.iter().map(|Reverse(r)| r.doc.doc_id).collect();
+        let unscored: Vec<DocId> = (0..docs.max_value()).filter(|d| docs.contains(*d) && !scored.contains(d)).take(self.wanted - self.top.len()).collect();
+        for doc in unscored {
+            self.offer(doc, 0.0);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -153,7 +194,7 @@ mod tests {
         }
         let matched = vec![(0, docs)];
 
-        let all = best_matches(&searcher, vec![x.clone()], &matched, 0, 100).unwrap();
+        let all = best_matches(&searcher, vec![x.clone()], matched.clone(), 0, 100).unwrap();
         assert_eq!(all.len(), 100);
         let scored: Vec<(Score, DocAddress)> = searcher.search(&TermQuery::new(x.clone(), IndexRecordOption::WithFreqs), &TopDocs::with_limit(300).order_by_score()).unwrap();
         let expected: Vec<DocAddress> = scored.iter().map(|(_, d)| *d).filter(|d| d.doc_id % 3 == 0).collect();
@@ -163,9 +204,19 @@ mod tests {
         assert_eq!(all.iter().map(|(_, d)| *d).collect::<Vec<_>>(), expected);
         assert!(all[with_x..].iter().all(|(s, _)| *s == 0.0));
 
-        let page = best_matches(&searcher, vec![x], &matched, 10, 5).unwrap();
+        let page = best_matches(&searcher, vec![x.clone()], matched.clone(), 10, 5).unwrap();
         assert_eq!(page, all[10..15]);
-        let tail = best_matches(&searcher, vec![], &matched, 3, 2).unwrap();
+        let tail = best_matches(&searcher, vec![], matched, 3, 2).unwrap();
         assert_eq!(tail.iter().map(|(_, d)| d.doc_id).collect::<Vec<_>>(), [9, 12]);
+
+        // So few matches that each is scored where it is, not found by walking the postings.
+        let mut few = BitSet::with_max_value(searcher.segment_reader(0).max_doc());
+        for d in [0, 3, 14, 15, 100, 299] {
+            few.insert(d);
+        }
+        let ranked = best_matches(&searcher, vec![x], vec![(0, few)], 0, 10).unwrap();
+        let with_x = scored.iter().map(|(_, d)| d.doc_id).filter(|d| [3, 15, 100, 299].contains(d));
+        assert_eq!(ranked.iter().map(|(_, d)| d.doc_id).collect::<Vec<_>>(), with_x.chain([0, 14]).collect::<Vec<_>>());
+        assert_eq!(ranked[..4].iter().map(|(s, _)| *s).collect::<Vec<_>>(), scored.iter().filter(|(_, d)| [3, 15, 100, 299].contains(&d.doc_id)).map(|(s, _)| *s).collect::<Vec<_>>());
     }
 }
