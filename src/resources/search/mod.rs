@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
-use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::indexer::LogMergePolicy;
+use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
 use crate::domain::sealing::SecretKey;
@@ -911,7 +911,8 @@ mod tests {
     }
 
     /// An index that did not change does not commit (its watermark stays) until `every` has
-    /// passed, nor then when its watermark is already there; `may_hold` answers for committed documents and, while changes are pending, yes.
+    /// passed, nor then when its watermark is already there; `may_hold` answers for committed
+    /// documents and, while changes are pending, yes.
     #[test]
     fn an_unchanged_index_skips_commits_until_due() {
         let dir = tempfile::tempdir().unwrap();
