@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::indexer::LogMergePolicy;
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
@@ -593,15 +593,15 @@ impl SearchIndex {
             // fields fills windows of 4,096 documents from every branch, so a branch that is
             // only the phrase checks positions in documents the caller cannot see; with the
             // scope beside it, its rarest clause (a department, say) picks the candidates.
-            // The branch decides what is found and scores nothing: jieba's words rank. Unscored,
-            // a phrase stops at its first occurrence in a document instead of counting them all.
+            // Matching runs unscored (jieba's words rank, in `ranking`), so a phrase stops at
+            // its first occurrence in a document instead of counting them all.
             let found = BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, scope.box_clone())]);
-            matches.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(found), 0.0))));
+            matches.push((Occur::Should, Box::new(found)));
         }
         // A text of one term (a character, or two as one bigram) has no positions to check: its
         // term in every field is one bitset, and the scope around the whole query filters it.
         if !single_terms.is_empty() {
-            matches.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(AnyTermQuery::new(single_terms)), 0.0))));
+            matches.push((Occur::Should, Box::new(AnyTermQuery::new(single_terms))));
         }
         if matches.is_empty() {
             // Not an absent query (`None`): inside an AND it must still match nothing.
