@@ -21,6 +21,7 @@
 
 pub mod adjacent;
 pub mod any_term;
+mod facets;
 pub mod ranking;
 pub mod sealed_dir;
 pub mod tokenizers;
@@ -32,17 +33,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tantivy::collector::{Collector, Count, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery, QueryClone, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::indexer::LogMergePolicy;
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
-use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
 use adjacent::AdjacentPairQuery;
 use any_term::AnyTermQuery;
+use facets::{FacetCache, FacetCollector};
 use ranking::{MatchedDocs, best_matches};
 use sealed_dir::{SealedDirError, SealedDirectory};
 use tokenizers::{CHARS, GRAM, GRAM_QUERY, SEG};
@@ -242,6 +242,7 @@ pub struct SearchIndex {
     last_commit: Mutex<Instant>,
     /// The watermark of the last commit (what a restart resumes from).
     committed: AtomicI64,
+    facets: FacetCache,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -321,6 +322,7 @@ impl SearchIndex {
             changed: AtomicBool::new(false),
             last_commit: Mutex::new(Instant::now()),
             committed,
+            facets: FacetCache::default(),
         })
     }
 
@@ -436,7 +438,9 @@ impl SearchIndex {
             return Ok(IndexResults { total: 0, hits: vec![], facets: Facets::default() });
         };
         let query = BooleanQuery::new(vec![(Occur::Must, matching), (Occur::Must, Box::new(scope))]);
-        let (total, facets, matched) = searcher.search(&query, &(Count, FacetCollector, MatchedDocs))?;
+        self.facets.keep_only(&searcher);
+        let (facets, matched) = searcher.search(&query, &(FacetCollector { cache: &self.facets }, MatchedDocs))?;
+        let total = matched.iter().map(|(_, docs)| docs.len()).sum();
         let top = best_matches(&searcher, ranking, matched, q.offset, q.limit.max(1))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
@@ -665,150 +669,6 @@ fn ranking_terms(words: Vec<(Term, u64)>, num_docs: u64) -> Vec<Term> {
     rarest.into_values().map(|(_, t)| t).collect()
 }
 
-/// Counts matches by kind, department and year from the fast fields.
-struct FacetCollector;
-
-/// One segment's counts. `collect` runs for every match, which for a common character is most
-/// of the index, so each facet is a counter indexed by value (see `ValueCounts`).
-struct SegmentFacets {
-    kind: Option<StrColumn>,
-    department: Option<StrColumn>,
-    kind_counts: ValueCounts,
-    department_counts: ValueCounts,
-    year_counts: ValueCounts,
-}
-
-/// Matches counted by a column's value: term ordinals (few kinds and departments) and years
-/// (a narrow range) index a vector from the column's smallest value; anything past the width
-/// this allows is counted in a map.
-struct ValueCounts {
-    values: FacetColumn,
-    base: u64,
-    dense: Vec<u64>,
-    sparse: BTreeMap<u64, u64>,
-}
-
-/// Wider than any span of years or number of kinds and departments.
-const DENSE_FACET_WIDTH: u64 = 1 << 16;
-
-impl ValueCounts {
-    fn of(column: Option<Column<u64>>) -> Self {
-        let (base, width) = column.as_ref().filter(|c| c.num_docs() > 0).map_or((0, 0), |c| (c.min_value(), c.max_value().saturating_sub(c.min_value()).saturating_add(1).min(DENSE_FACET_WIDTH)));
-        Self { values: FacetColumn::of(column), base, dense: vec![0; width as usize], sparse: BTreeMap::new() }
-    }
-
-    #[inline]
-    fn add(&mut self, doc: DocId) {
-        if let Some(value) = self.values.first(doc) {
-            self.count(value);
-        }
-    }
-
-    #[inline]
-    fn count(&mut self, value: u64) {
-        match value.checked_sub(self.base).and_then(|i| self.dense.get_mut(i as usize)) {
-            Some(n) => *n += 1,
-            None => *self.sparse.entry(value).or_default() += 1,
-        }
-    }
-
-    /// (value, count) of every value counted at least once.
-    fn counted(self) -> impl Iterator<Item = (u64, u64)> {
-        let base = self.base;
-        self.dense.into_iter().enumerate().filter(|(_, n)| *n > 0).map(move |(i, n)| (base + i as u64, n)).chain(self.sparse)
-    }
-}
-
-/// A facet's values by document. Every document has one kind, department and year, so the
-/// column is normally full and a document's value is read straight from it; the general
-/// lookup (through the column's index of which rows a document has) is for anything else.
-enum FacetColumn {
-    Full(Arc<dyn tantivy::columnar::ColumnValues<u64>>),
-    Sparse(Column<u64>),
-    Absent,
-}
-
-impl FacetColumn {
-    fn of(column: Option<Column<u64>>) -> Self {
-        match column {
-            Some(c) if matches!(c.index, tantivy::columnar::ColumnIndex::Full) => Self::Full(c.values),
-            Some(c) => Self::Sparse(c),
-            None => Self::Absent,
-        }
-    }
-
-    #[inline]
-    fn first(&self, doc: DocId) -> Option<u64> {
-        match self {
-            Self::Full(values) => Some(values.get_val(doc)),
-            Self::Sparse(column) => column.first(doc),
-            Self::Absent => None,
-        }
-    }
-}
-
-impl Collector for FacetCollector {
-    type Fruit = Facets;
-    type Child = SegmentFacets;
-
-    fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<SegmentFacets> {
-        let fast = segment.fast_fields();
-        let (kind, department) = (fast.str("kind")?, fast.str("department")?);
-        Ok(SegmentFacets {
-            kind_counts: ValueCounts::of(kind.as_ref().map(|c| c.ords().clone())),
-            department_counts: ValueCounts::of(department.as_ref().map(|c| c.ords().clone())),
-            year_counts: ValueCounts::of(Some(fast.u64("year")?)),
-            kind,
-            department,
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
-        let mut all = Facets::default();
-        for fruit in fruits {
-            for (target, part) in [(&mut all.kind, fruit.kind), (&mut all.department, fruit.department), (&mut all.year, fruit.year)] {
-                for (k, n) in part {
-                    *target.entry(k).or_default() += n;
-                }
-            }
-        }
-        Ok(all)
-    }
-}
-
-impl SegmentCollector for SegmentFacets {
-    type Fruit = Facets;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        self.kind_counts.add(doc);
-        self.department_counts.add(doc);
-        self.year_counts.add(doc);
-    }
-
-    fn harvest(self) -> Facets {
-        let names = |column: &Option<StrColumn>, counts: ValueCounts| -> BTreeMap<String, u64> {
-            let mut out = BTreeMap::new();
-            let Some(column) = column else { return out };
-            for (ord, n) in counts.counted() {
-                let mut name = String::new();
-                if column.ord_to_str(ord, &mut name).unwrap_or(false) {
-                    out.insert(name, n);
-                }
-            }
-            out
-        };
-        Facets {
-            kind: names(&self.kind, self.kind_counts),
-            department: names(&self.department, self.department_counts),
-            year: self.year_counts.counted().map(|(y, n)| (y.to_string(), n)).collect(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -826,6 +686,13 @@ mod tests {
     }
 
     fn found(index: &SearchIndex, q: &str) -> Vec<String> {
+        let mut ids: Vec<String> = results(index, q).hits.into_iter().map(|h| h.id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// `q` searched by a reader of every document.
+    fn results(index: &SearchIndex, q: &str) -> IndexResults {
         let query = parse(q).unwrap();
         let q = IndexQuery {
             query: &query,
@@ -843,9 +710,42 @@ mod tests {
             offset: 0,
             skip_twins: false,
         };
-        let mut ids: Vec<String> = index.search(&q).unwrap().hits.into_iter().map(|h| h.id).collect();
-        ids.sort();
-        ids
+        index.search(&q).unwrap()
+    }
+
+    /// Facets count each segment's matches by the values cached for that segment: right in a
+    /// second segment, without the deleted, and after a merge makes new segments.
+    #[test]
+    fn facets_count_the_matches_of_every_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+        let doc = |id: &str, kind: &str, department: &str, year: u64| IndexedDocument { kind: kind.into(), department: department.into(), year, ..document(id, "年度预算") };
+        let counts = |pairs: &[(&str, u64)]| pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect::<BTreeMap<_, _>>();
+        for d in [doc("a", "incoming", "BGS", 2025), doc("b", "incoming", "CWB", 2026), doc("c", "outgoing", "BGS", 2026)] {
+            index.upsert(&d).unwrap();
+        }
+        index.commit(1).unwrap();
+        assert_eq!(results(&index, "预算").facets.kind, counts(&[("incoming", 2), ("outgoing", 1)]));
+
+        index.upsert(&doc("d", "outgoing", "GCB", 2026)).unwrap();
+        index.remove("a");
+        index.commit(2).unwrap();
+        let r = results(&index, "预算");
+        assert_eq!(r.total, 3);
+        assert_eq!(r.facets.kind, counts(&[("incoming", 1), ("outgoing", 2)]));
+        assert_eq!(r.facets.department, counts(&[("BGS", 1), ("CWB", 1), ("GCB", 1)]));
+        assert_eq!(r.facets.year, counts(&[("2026", 3)]));
+
+        let segments = index.reader.searcher().segment_readers().iter().map(|r| r.segment_id()).collect::<Vec<_>>();
+        assert!(segments.len() >= 2, "{segments:?}");
+        let mut writer = index.writer();
+        futures::executor::block_on(writer.merge(&segments)).unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+        index.reader.reload().unwrap();
+        assert_eq!(results(&index, "预算").facets.department, counts(&[("BGS", 1), ("CWB", 1), ("GCB", 1)]));
+        assert_eq!(index.reader.searcher().segment_readers().len(), 1);
+        assert_eq!(index.facets.cached_segments(), 1, "the merged segments are forgotten");
     }
 
     /// Single characters and mixed Chinese and Latin runs, wherever they sit in a run of CJK
@@ -898,16 +798,6 @@ mod tests {
         let words = vec![(term(title, "的"), 60), (term(title, "是"), 55), (term(body, "的"), 100), (term(body, "是"), 99), (term(body, "无"), 0)];
         assert_eq!(ranking_terms(words, 100), vec![term(title, "是"), term(body, "是")]);
         assert!(ranking_terms(vec![(term(body, "无"), 0)], 100).is_empty());
-    }
-
-    #[test]
-    fn facet_values_outside_the_dense_range_are_counted_too() {
-        let mut counts = ValueCounts { values: FacetColumn::Absent, base: 2025, dense: vec![0; 2], sparse: BTreeMap::new() };
-        for year in [2025, 2026, 2026, 2027, 1999, 2027] {
-            counts.count(year);
-        }
-        counts.add(0); // no column: nothing
-        assert_eq!(counts.counted().collect::<Vec<_>>(), vec![(2025, 1), (2026, 2), (1999, 1), (2027, 2)]);
     }
 
     /// An index that did not change does not commit (its watermark stays) until `every` has
