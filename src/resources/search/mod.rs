@@ -311,7 +311,7 @@ impl SearchIndex {
             other => SearchError::Tantivy(other),
         })?;
         writer.set_merge_policy(Box::new(merge_policy()));
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS).try_into()?;
         let committed = AtomicI64::new(committed_watermark(&index)?);
         Ok(Self {
             positions: Arc::new(index.directory().clone()),
@@ -627,6 +627,12 @@ impl SearchIndex {
         out
     }
 }
+
+/// Decompressed blocks of stored fields (about 16 KB each) a segment keeps. A page of hits
+/// reads the id, title and the like of up to 20 documents, each in its own block of about a
+/// hundred documents; with tantivy's default of 100 blocks a large segment's hits nearly
+/// always decompressed their block again.
+const DOC_STORE_CACHE_BLOCKS: usize = 1024;
 
 /// tantivy's log merge policy, merging a level from 4 segments instead of 8, and a segment
 /// more than a third deleted. Every search pays per segment (term lookups, one scorer per term
