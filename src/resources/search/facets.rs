@@ -51,20 +51,25 @@ impl FacetCodes {
 /// the small ones of the latest commits).
 #[derive(Default)]
 pub struct FacetCache {
-    segments: Mutex<HashMap<SegmentId, Arc<FacetCodes>>>,
+    segments: Mutex<HashMap<SegmentId, Arc<CodesSlot>>>,
 }
+
+/// A segment's codes once built. A large segment takes milliseconds, and after a merge every
+/// search in flight wants the new segment's codes at once: they wait for the one building them
+/// (this slot's lock) instead of each building them again.
+type CodesSlot = Mutex<Option<Arc<FacetCodes>>>;
 
 impl FacetCache {
     fn codes(&self, reader: &SegmentReader) -> tantivy::Result<Arc<FacetCodes>> {
-        let id = reader.segment_id();
-        if let Some(codes) = self.lock().get(&id) {
+        let slot = self.lock().entry(reader.segment_id()).or_default().clone();
+        // Built outside the map's lock, so other segments' searches go on meanwhile.
+        let mut codes = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(codes) = codes.as_ref() {
             return Ok(codes.clone());
         }
-        // Built outside the lock: a large segment takes milliseconds. Two searches may both
-        // build it; either result is the same.
-        let codes = Arc::new(FacetCodes::of(reader)?);
-        self.lock().insert(id, codes.clone());
-        Ok(codes)
+        let built = Arc::new(FacetCodes::of(reader)?);
+        *codes = Some(built.clone());
+        Ok(built)
     }
 
     /// Forgets segments `searcher` no longer has (merged away).
@@ -78,7 +83,7 @@ impl FacetCache {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<FacetCodes>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentId, Arc<CodesSlot>>> {
         // The map holds derived data only: after a panic elsewhere it is still consistent.
         self.segments.lock().unwrap_or_else(|e| e.into_inner())
     }
