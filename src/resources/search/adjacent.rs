@@ -4,21 +4,23 @@
 //! tantivy's phrase scorer reads every position of both terms in each document before it looks
 //! for a pair, even when it only needs to know that one exists. The bigrams of a common word
 //! occur many times in every document, so that reading was the largest cost of searching for
-//! one (benches/README.md). This scorer reads positions a few at a time and stops at the first
-//! pair. It walks both terms' postings document by document, summing term frequencies to know
-//! where each document's positions start (tantivy keeps that offset private), so it is only
-//! chosen when both terms are in many documents, where a phrase query reads them all anyway.
+//! one (benches/README.md). This scorer reads positions one at a time, in place
+//! (`PositionBlocks`), and stops at the first pair. It walks both terms' postings document by
+//! document, summing term frequencies to know where each document's positions start (tantivy
+//! keeps that offset private), so it is only chosen when both terms are in many documents,
+//! where a phrase query reads them all anyway.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tantivy::directory::error::OpenReadError;
 use tantivy::directory::{CompositeFile, Directory};
-use tantivy::positions::PositionReader;
 use tantivy::postings::{Postings, SegmentPostings};
 use tantivy::query::{EmptyScorer, EnableScoring, Explanation, PhraseQuery, Query, Scorer, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
+
+use super::positions::PositionBlocks;
 
 /// Documents where `first` occurs at some position p and `second` at p + `gap`.
 #[derive(Clone, Debug)]
@@ -79,7 +81,7 @@ impl Weight for AdjacentPairWeight {
         let side = |info: &tantivy::postings::TermInfo| -> tantivy::Result<Side> {
             Ok(Side {
                 postings: inverted.read_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?,
-                positions: PositionReader::open(positions.slice(info.positions_range.clone()).read_bytes()?)?,
+                positions: PositionBlocks::open(positions.slice(info.positions_range.clone()).read_bytes()?)?,
                 offset: 0,
             })
         };
@@ -100,7 +102,7 @@ impl Weight for AdjacentPairWeight {
 /// One term's postings and positions, and where its current document's positions start.
 struct Side {
     postings: SegmentPostings,
-    positions: PositionReader,
+    positions: PositionBlocks,
     offset: u64,
 }
 
@@ -120,49 +122,6 @@ impl Side {
         while self.postings.doc() < target {
             self.step();
         }
-    }
-
-    /// The current document's positions, read a few at a time.
-    fn positions(&mut self) -> Positions<'_> {
-        let left = self.postings.term_freq();
-        Positions { reader: &mut self.positions, next: self.offset, left, chunk: [0; CHUNK], len: 0, at: 0, last: 0 }
-    }
-}
-
-/// Positions are read this many at a time; a pair is usually among the first few.
-const CHUNK: usize = 16;
-
-struct Positions<'a> {
-    reader: &'a mut PositionReader,
-    /// Offset of the next position to read.
-    next: u64,
-    /// Positions of the document not read yet.
-    left: u32,
-    chunk: [u32; CHUNK],
-    len: usize,
-    at: usize,
-    /// The position before `chunk[at]` (positions are stored as deltas).
-    last: u32,
-}
-
-impl Iterator for Positions<'_> {
-    type Item = u32;
-
-    fn next(&mut self) -> Option<u32> {
-        if self.at == self.len {
-            if self.left == 0 {
-                return None;
-            }
-            let n = (self.left as usize).min(CHUNK);
-            self.reader.read(self.next, &mut self.chunk[..n]);
-            self.next += n as u64;
-            self.left -= n as u32;
-            self.len = n;
-            self.at = 0;
-        }
-        self.last += self.chunk[self.at];
-        self.at += 1;
-        Some(self.last)
     }
 }
 
@@ -196,19 +155,34 @@ impl AdjacentScorer {
         }
     }
 
+    /// Walks both terms' positions in the current document together, as far as the first pair.
     fn has_pair(&mut self) -> bool {
-        let gap = self.gap;
-        let mut firsts = self.first.positions();
-        let mut seconds = self.second.positions();
-        let (Some(mut p), Some(mut q)) = (firsts.next(), seconds.next()) else { return false };
+        let (first, second, gap) = (&mut self.first, &mut self.second, self.gap);
+        let (left, right) = (first.postings.term_freq() as u64, second.postings.term_freq() as u64);
+        if left == 0 || right == 0 {
+            return false;
+        }
+        // Positions are stored as deltas within the document, the first from 0.
+        let (mut i, mut j) = (0, 0);
+        let mut p = first.positions.get(first.offset);
+        let mut q = second.positions.get(second.offset);
         loop {
-            let want = p + gap;
+            let want = p.wrapping_add(gap);
             if want == q {
                 return true;
             }
-            let next = if want < q { firsts.next().map(|n| p = n) } else { seconds.next().map(|n| q = n) };
-            if next.is_none() {
-                return false;
+            if want < q {
+                i += 1;
+                if i == left {
+                    return false;
+                }
+                p = p.wrapping_add(first.positions.get(first.offset + i));
+            } else {
+                j += 1;
+                if j == right {
+                    return false;
+                }
+                q = q.wrapping_add(second.positions.get(second.offset + j));
             }
         }
     }

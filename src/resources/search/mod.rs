@@ -22,6 +22,7 @@
 pub mod adjacent;
 pub mod any_term;
 mod facets;
+mod positions;
 pub mod ranking;
 pub mod sealed_dir;
 pub mod tokenizers;
