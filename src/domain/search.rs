@@ -215,7 +215,18 @@ pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
     } else {
         text
     };
-    let first = needles.iter().filter_map(|n| hay.find(n.as_str())).min();
+    // Each needle is looked for only before the earliest match so far: a needle the text does
+    // not hold (one side of an OR, a word only in the title) need not be sought to the end.
+    let mut first: Option<usize> = None;
+    for n in &needles {
+        let mut limit = first.map_or(hay.len(), |f| (f + n.len()).min(hay.len()));
+        while !hay.is_char_boundary(limit) {
+            limit += 1;
+        }
+        if let Some(at) = hay[..limit].find(n.as_str()) {
+            first = Some(first.map_or(at, |f| f.min(at)));
+        }
+    }
     // The window: a quarter of it before the first match.
     let start = match first {
         Some(at) => text[..at].char_indices().rev().nth(width / 4).map_or(0, |(i, _)| i),
@@ -311,5 +322,9 @@ mod tests {
         // Overlapping needles give one mark; no match gives the start of the text.
         assert_eq!(snippet("年度预算编制", &["预算", "算编"], 100), "年度<mark>预算编</mark>制");
         assert_eq!(snippet("甲乙丙", &["丁"], 2), "甲乙…");
+        // The window starts at the earliest match of any needle, whichever is named first.
+        let long = "无".repeat(100) + "乙" + &"无".repeat(100) + "甲" + &"无".repeat(100);
+        assert_eq!(snippet(&long, &["甲", "丁丁", "乙"], 8), "…无无无<mark>乙</mark>无无无无…");
+        assert_eq!(snippet("无无甲无ab", &["甲", "AB"], 100), "无无<mark>甲</mark>无<mark>ab</mark>");
     }
 }
