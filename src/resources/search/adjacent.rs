@@ -224,33 +224,22 @@ impl Scorer for AdjacentScorer {
 mod tests {
     use tantivy::collector::DocSetCollector;
     use tantivy::query::{BooleanQuery, Occur, PhraseQuery, TermQuery};
-    use tantivy::schema::{Schema, TextFieldIndexing, TextOptions};
-    use tantivy::{Index, TantivyDocument};
 
     use super::*;
+    use crate::resources::search::test_words::{Repeatable, add, words_index};
 
     /// On documents of a few letters (every pair frequent, often many times in a document) and
     /// over several segments, the pair query finds exactly what tantivy's phrase query finds,
     /// alone and inside an intersection with a rare term (which seeks it).
     #[test]
     fn finds_exactly_what_a_phrase_query_finds() {
-        let mut schema = Schema::builder();
-        let indexing = TextFieldIndexing::default().set_tokenizer("whitespace").set_index_option(IndexRecordOption::WithFreqsAndPositions);
-        let text = schema.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
-        let index = Index::create_in_ram(schema.build());
-        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
-        let mut seed = 0x5eed_u64;
-        let mut random = move |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let (index, text, mut writer) = words_index();
+        let mut random = Repeatable::new(0x5eed);
         for _ in 0..3 {
             for _ in 0..400 {
-                let len = 1 + random(300);
-                let words: Vec<&str> = (0..len).map(|_| if random(200) == 0 { "f" } else { ["a", "b", "c", "d"][random(4) as usize] }).collect();
-                let mut doc = TantivyDocument::default();
-                doc.add_text(text, words.join(" "));
-                writer.add_document(doc).unwrap();
+                let len = 1 + random.below(300);
+                let words: Vec<&str> = (0..len).map(|_| if random.below(200) == 0 { "f" } else { ["a", "b", "c", "d"][random.below(4) as usize] }).collect();
+                add(&writer, text, &words.join(" "));
             }
             writer.commit().unwrap();
         }
@@ -281,15 +270,9 @@ mod tests {
     /// the next reload) is searched through its reader, as a phrase, not failed.
     #[test]
     fn a_segment_whose_positions_file_is_gone_is_searched_as_a_phrase() {
-        let mut schema = Schema::builder();
-        let indexing = TextFieldIndexing::default().set_tokenizer("whitespace").set_index_option(IndexRecordOption::WithFreqsAndPositions);
-        let text = schema.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
-        let index = Index::create_in_ram(schema.build());
-        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let (index, text, mut writer) = words_index();
         for words in ["a b c", "b a c", "c a b a"] {
-            let mut doc = TantivyDocument::default();
-            doc.add_text(text, words);
-            writer.add_document(doc).unwrap();
+            add(&writer, text, words);
         }
         writer.commit().unwrap();
         let searcher = index.reader().unwrap().searcher();

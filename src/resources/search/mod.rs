@@ -26,6 +26,8 @@ mod positions;
 pub mod ranking;
 pub mod sealed_dir;
 pub mod tokenizers;
+#[cfg(test)]
+mod test_words;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;

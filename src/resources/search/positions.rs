@@ -118,41 +118,32 @@ fn corrupt(what: &str) -> io::Error {
 mod tests {
     use tantivy::directory::{CompositeFile, Directory};
     use tantivy::positions::PositionReader;
-    use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
     use tantivy::postings::Postings;
-    use tantivy::{DocSet, Index, TantivyDocument, Term};
+    use tantivy::schema::IndexRecordOption;
+    use tantivy::{DocSet, Term};
 
     use super::*;
+    use crate::resources::search::test_words::{Repeatable, add, words_index};
 
     /// Every value of terms with a few positions, with hundreds (whole blocks and a tail), and
     /// with thousands, read at increasing offsets with gaps (as the pair check skips
     /// documents), is what tantivy's own reader reads.
     #[test]
     fn reads_what_tantivys_reader_reads() {
-        let mut schema = Schema::builder();
-        let indexing = TextFieldIndexing::default().set_tokenizer("whitespace").set_index_option(IndexRecordOption::WithFreqsAndPositions);
-        let text = schema.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
-        let index = Index::create_in_ram(schema.build());
-        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
-        let mut seed = 0x9e37_u64;
-        let mut random = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let (index, text, mut writer) = words_index();
+        let mut random = Repeatable::new(0x9e37);
         for _ in 0..300 {
-            let len = 1 + random(400);
+            let len = 1 + random.below(400);
             // "a" often, "b" now and then, "c" rarely; gaps between positions up to thousands.
             let words: Vec<String> = (0..len)
-                .map(|_| match random(100) {
+                .map(|_| match random.below(100) {
                     0 => "c".to_string(),
                     1..=10 => "b".to_string(),
                     11..=60 => "a".to_string(),
                     n => format!("w{n}"),
                 })
                 .collect();
-            let mut doc = TantivyDocument::default();
-            doc.add_text(text, words.join(" "));
-            writer.add_document(doc).unwrap();
+            add(&writer, text, &words.join(" "));
         }
         writer.commit().unwrap();
         let searcher = index.reader().unwrap().searcher();
