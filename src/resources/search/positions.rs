@@ -28,10 +28,9 @@ pub struct PositionBlocks {
     block: [u32; BLOCK],
     /// Values decoded in `block` (fewer than `BLOCK` only in the last).
     len: usize,
-    /// Offset (in values, from the term's first) of `block[0]`.
+    /// Offset (in values, from the term's first) of `block[0]`; the first value not loaded yet
+    /// is at `start + len`.
     start: u64,
-    /// Offset of the first value not loaded yet.
-    next: u64,
 }
 
 impl PositionBlocks {
@@ -40,7 +39,7 @@ impl PositionBlocks {
         let blocks = read_vint(&mut bytes).ok_or_else(|| corrupt("the count of position blocks"))?;
         let blocks = usize::try_from(blocks).ok().filter(|n| *n <= bytes.len()).ok_or_else(|| corrupt("the count of position blocks"))?;
         let (bit_widths, data) = bytes.split(blocks);
-        Ok(Self { bitpacker: BitPacker4x::new(), bit_widths, data, block: [0; BLOCK], len: 0, start: 0, next: 0 })
+        Ok(Self { bitpacker: BitPacker4x::new(), bit_widths, data, block: [0; BLOCK], len: 0, start: 0 })
     }
 
     /// The value at `offset`: a position of the term as a delta from the one before in the
@@ -61,14 +60,15 @@ impl PositionBlocks {
     /// Skips whole blocks before `offset` without decoding them, then decodes the one holding it.
     #[cold]
     fn load(&mut self, offset: u64) {
-        let skip = (offset.saturating_sub(self.next) / BLOCK as u64).min(self.bit_widths.len() as u64) as usize;
+        let mut next = self.start + self.len as u64;
+        let skip = (offset.saturating_sub(next) / BLOCK as u64).min(self.bit_widths.len() as u64) as usize;
         if skip > 0 {
             let bytes: usize = self.bit_widths.as_slice()[..skip].iter().map(|w| *w as usize * BLOCK / 8).sum();
             self.bit_widths.advance(skip);
             self.data.advance(bytes.min(self.data.len()));
-            self.next += (skip * BLOCK) as u64;
+            next += (skip * BLOCK) as u64;
         }
-        self.start = self.next;
+        self.start = next;
         if let Some(&width) = self.bit_widths.as_slice().first() {
             let size = width as usize * BLOCK / 8;
             if width > 32 || self.data.len() < size {
@@ -89,7 +89,6 @@ impl PositionBlocks {
             }
             self.len = n;
         }
-        self.next += self.len as u64;
     }
 }
 
