@@ -600,10 +600,6 @@ fn merge_results(a: IndexResults, b: IndexResults, offset: usize, limit: usize) 
     }
     let hits = hits.into_iter().skip(offset).take(limit).collect();
     let mut facets = a.facets;
-    for (mine, theirs) in [(&mut facets.kind, b.facets.kind), (&mut facets.department, b.facets.department), (&mut facets.year, b.facets.year)] {
-        for (k, n) in theirs {
-            *mine.entry(k).or_default() += n;
-        }
-    }
+    facets.add(b.facets);
     IndexResults { total: a.total + b.total, hits, facets }
 }

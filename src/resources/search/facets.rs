@@ -119,11 +119,7 @@ impl Collector for FacetCollector<'_> {
     fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
         let mut all = Facets::default();
         for fruit in fruits {
-            for (target, part) in [(&mut all.kind, fruit.kind), (&mut all.department, fruit.department), (&mut all.year, fruit.year)] {
-                for (k, n) in part {
-                    *target.entry(k).or_default() += n;
-                }
-            }
+            all.add(fruit);
         }
         Ok(all)
     }

@@ -132,6 +132,17 @@ pub struct Facets {
     pub year: BTreeMap<String, u64>,
 }
 
+impl Facets {
+    /// Adds `other`'s counts to these (segments of one index, or the plain and sealed indexes).
+    pub fn add(&mut self, other: Facets) {
+        for (mine, theirs) in [(&mut self.kind, other.kind), (&mut self.department, other.department), (&mut self.year, other.year)] {
+            for (k, n) in theirs {
+                *mine.entry(k).or_default() += n;
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct IndexResults {
     pub total: usize,
