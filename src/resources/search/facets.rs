@@ -72,6 +72,16 @@ impl FacetCache {
         Ok(built)
     }
 
+    /// Builds the codes of `searcher`'s segments that have none yet (and forgets those it no
+    /// longer has): done by whoever opens or commits the index, so that no search waits for them.
+    pub fn warm(&self, searcher: &Searcher) -> tantivy::Result<()> {
+        self.keep_only(searcher);
+        for reader in searcher.segment_readers() {
+            self.codes(reader)?;
+        }
+        Ok(())
+    }
+
     /// Forgets segments `searcher` no longer has (merged away).
     pub fn keep_only(&self, searcher: &Searcher) {
         let current: Vec<SegmentId> = searcher.segment_readers().iter().map(|r| r.segment_id()).collect();

@@ -327,6 +327,10 @@ impl SearchIndex {
         writer.set_merge_policy(Box::new(merge_policy()));
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS).try_into()?;
         let committed = AtomicI64::new(committed_watermark(&index)?);
+        // The first searches after a start waited about 0.2 s for these (benches/README.md).
+        tokenizers::warm();
+        let facets = FacetCache::default();
+        facets.warm(&reader.searcher())?;
         Ok(Self {
             positions: Arc::new(index.directory().clone()),
             index,
@@ -336,7 +340,7 @@ impl SearchIndex {
             changed: AtomicBool::new(false),
             last_commit: Mutex::new(Instant::now()),
             committed,
-            facets: FacetCache::default(),
+            facets,
         })
     }
 
@@ -401,6 +405,7 @@ impl SearchIndex {
         }
         *self.last_commit.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.reader.reload()?;
+        self.facets.warm(&self.reader.searcher())?;
         Ok(())
     }
 
@@ -756,6 +761,8 @@ mod tests {
             }
             index.commit(watermark).unwrap();
         }
+        // Each commit built its new segments' codes before any search asked for them.
+        assert_eq!(index.facets.cached_segments(), index.reader.searcher().segment_readers().len());
         assert_eq!(results(&index, "预算").facets.kind, counts(&[("incoming", 2), ("outgoing", 2)]));
 
         // On a machine with more indexing threads, a and b may have been written to segments
@@ -779,6 +786,8 @@ mod tests {
         assert_eq!(results(&index, "预算").facets.department, counts(&[("BGS", 1), ("CWB", 2), ("GCB", 1)]));
         assert_eq!(index.reader.searcher().segment_readers().len(), 1);
         assert_eq!(index.facets.cached_segments(), 1, "the merged segments are forgotten");
+        drop(index);
+        assert_eq!(SearchIndex::open(&dir.path().join("index")).unwrap().facets.cached_segments(), 1, "opening builds them too");
     }
 
     /// Single characters and mixed Chinese and Latin runs, wherever they sit in a run of CJK

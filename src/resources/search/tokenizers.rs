@@ -41,6 +41,12 @@ pub const CHARS: &str = "henji_chars_v1";
 /// Loaded once (about 0.2 s); shared by every tokenizer.
 static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 
+/// Loads what the analyzers load on first use (jieba's dictionary), so that the first searches
+/// after a start do not all wait for it.
+pub fn warm() {
+    LazyLock::force(&JIEBA);
+}
+
 /// The analyzers to register on an index, by name.
 pub fn analyzers() -> [(&'static str, TextAnalyzer); 4] {
     [
