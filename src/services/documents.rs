@@ -2,6 +2,7 @@
 //! manifests, bodies and blobs. Writes follow the order blob → manifest → catalog transaction,
 //! so a crash leaves at worst an unreferenced object, never a catalog row pointing at nothing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -689,6 +690,31 @@ impl Henji {
         Ok(body)
     }
 
+    /// The body blobs of several revisions (`(document, revision)` pairs), as `body_digest`
+    /// gives them, with one catalog read for all those not cached: a search answer's hits,
+    /// whose lookups one by one were a round trip each to the catalog's thread. A revision not
+    /// found is left out.
+    pub(super) async fn body_digests(&self, revisions: &[(String, String)]) -> ServiceResult<HashMap<(String, String), Option<StoredBlobRef>>> {
+        let mut found = HashMap::with_capacity(revisions.len());
+        let mut missing = Vec::new();
+        for (doc, rev) in revisions {
+            if let Some(body) = self.caches.revision_body(doc, rev) {
+                found.insert((doc.clone(), rev.clone()), body);
+            } else {
+                missing.push(rev.clone());
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        for row in rows::revisions_by_id(&mut *self.catalog.reader().acquire().await?, &missing).await? {
+            let body = body_blob(&row)?;
+            self.caches.put_revision_body(row.document_id.clone(), row.id.clone(), body.clone());
+            found.insert((row.document_id, row.id), body);
+        }
+        Ok(found)
+    }
+
     /// Department, classification, deletion and head of a document, cached; deletion and new
     /// revisions invalidate.
     pub(super) async fn access_facts(&self, id: &str) -> ServiceResult<AccessFacts> {
@@ -698,16 +724,45 @@ impl Henji {
         let generation = self.caches.document_generation();
         let mut conn = self.catalog.reader().acquire().await?;
         let row = rows::document(&mut conn, id).await?.ok_or(ServiceError::NotFound("document"))?;
-        let route = route_access(&mut conn, &row).await?;
+        self.cache_access_facts(&mut conn, &row, generation).await
+    }
+
+    /// `access_facts` of several documents, with one catalog read for all those not cached
+    /// (see `body_digests`). A document not found is left out.
+    pub(super) async fn access_facts_of(&self, ids: &[String]) -> ServiceResult<HashMap<String, AccessFacts>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            if let Some(f) = self.caches.document(id) {
+                found.insert(id.clone(), f);
+            } else {
+                missing.push(id.clone());
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let generation = self.caches.document_generation();
+        let mut conn = self.catalog.reader().acquire().await?;
+        for row in rows::documents(&mut conn, &missing).await? {
+            let facts = self.cache_access_facts(&mut conn, &row, generation).await?;
+            found.insert(row.id, facts);
+        }
+        Ok(found)
+    }
+
+    /// The access facts of `row` (read at cache `generation`), cached.
+    async fn cache_access_facts(&self, conn: &mut Conn, row: &DocumentRow, generation: u64) -> ServiceResult<AccessFacts> {
+        let route = route_access(conn, row).await?;
         let owned = AccessFacts {
             department: row.department.clone(),
-            classification: classification_of(&row)?,
+            classification: classification_of(row)?,
             deleted: row.deleted_at.is_some(),
             archived: row.state == DocumentState::Archived.as_str(),
             head_revision: row.head_revision.clone(),
             route: Arc::new(route),
         };
-        self.caches.put_document(id.to_owned(), owned.clone(), generation);
+        self.caches.put_document(row.id.clone(), owned.clone(), generation);
         Ok(owned)
     }
 

@@ -7,7 +7,7 @@
 //! an answered write is searchable within about a second, a restart catches up on whatever it
 //! missed, and no write path has to know about the index.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
@@ -538,11 +538,12 @@ impl Henji {
         .map_err(|e| ServiceError::Internal(format!("search failed: {e}")))??;
 
         let needles = query_language::positive_texts(&query);
+        // A classified document's text is not shown in a list (reading it is audited).
+        let shown: Vec<String> = results.hits.iter().filter(|hit| hit.classification.parse::<Classification>().is_ok_and(|c| !c.is_classified())).map(|hit| hit.id.clone()).collect();
+        let sources = self.snippet_sources(&shown).await;
         let mut hits = Vec::with_capacity(results.hits.len());
         for hit in results.hits {
-            let classified = hit.classification.parse::<Classification>().map(|c| c.is_classified()).unwrap_or(true);
-            // A classified document's text is not shown in a list (reading it is audited).
-            let text = if classified { Arc::from(hit.title.as_str()) } else { self.snippet_source(&hit.id).await.unwrap_or_else(|_| Arc::from(hit.title.as_str())) };
+            let text = sources.get(&hit.id).cloned().unwrap_or_else(|| Arc::from(hit.title.as_str()));
             let mut snippet = query_language::snippet(&text, &needles, 120);
             if !snippet.contains("<mark>") {
                 snippet = query_language::snippet(&hit.title, &needles, 120);
@@ -553,10 +554,25 @@ impl Henji {
         Ok(SearchAnswer { total: results.total, hits, facets: SearchFacets { kind: f.kind, department: f.department, year: f.year } })
     }
 
-    /// The head body a snippet is cut from (no SQL once the caches are warm).
-    async fn snippet_source(&self, id: &str) -> ServiceResult<Arc<str>> {
-        let facts = self.access_facts(id).await?;
-        self.head_text(id, &facts.head_revision).await
+    /// The head bodies snippets are cut from, by document (no SQL once the caches are warm).
+    /// A cold answer reads its hits' heads and body digests in one catalog read each and their
+    /// bodies concurrently: one by one, each hit waited for three round trips to the catalog's
+    /// thread in turn, and under load every hop waits for a core (benches/README.md). A body
+    /// that cannot be read is left out: its hit shows the title instead.
+    async fn snippet_sources(&self, ids: &[String]) -> HashMap<String, Arc<str>> {
+        let heads: Vec<(String, String)> = match self.access_facts_of(ids).await {
+            Ok(facts) => facts.into_iter().map(|(id, f)| (id, f.head_revision)).collect(),
+            Err(e) => return snippets_unavailable(e),
+        };
+        let bodies = match self.body_digests(&heads).await {
+            Ok(bodies) => bodies,
+            Err(e) => return snippets_unavailable(e),
+        };
+        let reads = bodies.into_iter().filter_map(|((id, _), body)| Some((id, body?))).map(|(id, body)| async move {
+            let text = self.body_text(&id, &body, MAX_INDEXED_TEXT).await.ok()??;
+            Some((id, text))
+        });
+        futures::future::join_all(reads).await.into_iter().flatten().collect()
     }
 
     /// For `/healthz`: `None` when search is fine or not running here.
@@ -567,6 +583,12 @@ impl Henji {
             SearchStatus::Failed => Some("failed"),
         }
     }
+}
+
+/// Snippets fall back to titles when the catalog cannot be read; the answer still stands.
+fn snippets_unavailable(e: ServiceError) -> HashMap<String, Arc<str>> {
+    tracing::warn!(error = %e, "search: snippets shown from titles");
+    HashMap::new()
 }
 
 /// The values of fields, one per line.

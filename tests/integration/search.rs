@@ -190,6 +190,17 @@ async fn permissions_are_part_of_the_query() {
     let root = s.admin().await;
     // The administrator reads every department at every level: 2 × 4 documents and 2 files.
     await_total(&s, &root, "共同词汇", 10, Duration::from_secs(5)).await;
+    // Each hit's snippet is cut from its own body (the bodies of an answer's hits are read
+    // together), a classified document's from its title alone.
+    let v = search_ok(&s, &root, &[("q", "共同词汇")]).await;
+    for hit in v["hits"].as_array().unwrap() {
+        let (title, snippet) = (hit["title"].as_str().unwrap(), hit["snippet"].as_str().unwrap());
+        let [_, d, level] = title.split(' ').collect::<Vec<_>>()[..] else { panic!("{hit}") };
+        if let Some(rank) = LEVELS.iter().position(|l| *l == level) {
+            let shown = rank < 2;
+            assert_eq!((snippet.contains(&format!("正文{d}{level}独有")), snippet.matches("正文").count()), (shown, usize::from(shown)), "{hit}");
+        }
+    }
 
     for d in ["BGS", "CWB"] {
         for (rank, level) in LEVELS.iter().enumerate() {

@@ -219,6 +219,16 @@ pub async fn revision(conn: &mut Conn, document_id: &str, id: &str) -> CatalogRe
         .await
 }
 
+/// The revisions of these ids (a revision id is unique across documents: it hashes the
+/// manifest, which names its document); ids not found are left out.
+pub async fn revisions_by_id(conn: &mut Conn, ids: &[String]) -> CatalogResult<Vec<RevisionRow>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for part in ids.chunks(IN_LIST_MAX) {
+        rows.extend(in_list(&format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE id"), part).build_query_as::<RevisionRow>().fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 /// Every revision of every document, in document then history order (for `henji verify`).
 pub async fn all_revisions(conn: &mut Conn, after: (&str, i64), limit: i64) -> CatalogResult<Vec<RevisionRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
