@@ -405,7 +405,10 @@ impl SearchIndex {
         }
         *self.last_commit.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.reader.reload()?;
-        self.facets.warm(&self.reader.searcher())?;
+        // The commit stands either way; a search that needs the codes builds them (or reports why not).
+        if let Err(e) = self.facets.warm(&self.reader.searcher()) {
+            tracing::warn!(error = %e, "search: facet codes of the new segments not built");
+        }
         Ok(())
     }
 
