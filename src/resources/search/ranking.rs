@@ -134,6 +134,12 @@ struct Page {
 impl Page {
     /// Takes `doc` if it is among the best so far; returns the score a document must now beat.
     fn offer(&mut self, doc: DocId, score: Score) -> Score {
+        // A page's documents are offered in increasing order, so one that only ties the worst
+        // of a full page ranks below it (`Ranked`) and would be pushed to be popped at once:
+        // for every match of a common word (2 % of a loaded server's samples).
+        if self.top.len() == self.wanted && score <= self.threshold() {
+            return self.threshold();
+        }
         self.top.push(Reverse(Ranked { score, doc: DocAddress::new(self.segment, doc) }));
         if self.top.len() > self.wanted {
             self.top.pop();
