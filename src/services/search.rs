@@ -229,6 +229,7 @@ impl Henji {
                 return;
             }
         };
+        tokio::task::spawn_blocking(crate::resources::search::tokenizers::warm);
         let dir = self.search.dir.clone();
         let opened = tokio::task::spawn_blocking(move || Indexes::open(&dir, key)).await;
         match opened {

@@ -327,8 +327,8 @@ impl SearchIndex {
         writer.set_merge_policy(Box::new(merge_policy()));
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS).try_into()?;
         let committed = AtomicI64::new(committed_watermark(&index)?);
-        // The first searches after a start waited about 0.2 s for these (benches/README.md).
-        tokenizers::warm();
+        // The first searches after a start waited for these (benches/README.md); jieba's
+        // dictionary is loaded by the service in the background (`tokenizers::warm`).
         let facets = FacetCache::default();
         facets.warm(&reader.searcher())?;
         Ok(Self {

@@ -41,8 +41,9 @@ pub const CHARS: &str = "henji_chars_v1";
 /// Loaded once (about 0.2 s); shared by every tokenizer.
 static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 
-/// Loads what the analyzers load on first use (jieba's dictionary), so that the first searches
-/// after a start do not all wait for it.
+/// Loads what the analyzers load on first use (jieba's dictionary: about 0.2 s, seconds in a
+/// debug build), so that the first searches after a start do not all wait for it. Called in
+/// the background: opening an index (and a new installation's health) should not wait for it.
 pub fn warm() {
     LazyLock::force(&JIEBA);
 }
