@@ -684,10 +684,8 @@ impl Henji {
         if let Some(body) = self.caches.revision_body(doc, rev) {
             return Ok(body);
         }
-        let row = rows::revision(&mut *self.catalog.reader().acquire().await?, doc, rev).await?.ok_or(ServiceError::NotFound("revision"))?;
-        let body = body_blob(&row)?;
-        self.caches.put_revision_body(doc.to_owned(), rev.to_owned(), body.clone());
-        Ok(body)
+        let key = (doc.to_owned(), rev.to_owned());
+        self.body_digests(std::slice::from_ref(&key)).await?.remove(&key).ok_or(ServiceError::NotFound("revision"))
     }
 
     /// The body blobs of several revisions (`(document, revision)` pairs), as `body_digest`
@@ -721,10 +719,7 @@ impl Henji {
         if let Some(f) = self.caches.document(id) {
             return Ok(f);
         }
-        let generation = self.caches.document_generation();
-        let mut conn = self.catalog.reader().acquire().await?;
-        let row = rows::document(&mut conn, id).await?.ok_or(ServiceError::NotFound("document"))?;
-        self.cache_access_facts(&mut conn, &row, generation).await
+        self.access_facts_of(&[id.to_owned()]).await?.remove(id).ok_or(ServiceError::NotFound("document"))
     }
 
     /// `access_facts` of several documents, with one catalog read for all those not cached
@@ -745,25 +740,19 @@ impl Henji {
         let generation = self.caches.document_generation();
         let mut conn = self.catalog.reader().acquire().await?;
         for row in rows::documents(&mut conn, &missing).await? {
-            let facts = self.cache_access_facts(&mut conn, &row, generation).await?;
+            let route = route_access(&mut conn, &row).await?;
+            let facts = AccessFacts {
+                department: row.department.clone(),
+                classification: classification_of(&row)?,
+                deleted: row.deleted_at.is_some(),
+                archived: row.state == DocumentState::Archived.as_str(),
+                head_revision: row.head_revision.clone(),
+                route: Arc::new(route),
+            };
+            self.caches.put_document(row.id.clone(), facts.clone(), generation);
             found.insert(row.id, facts);
         }
         Ok(found)
-    }
-
-    /// The access facts of `row` (read at cache `generation`), cached.
-    async fn cache_access_facts(&self, conn: &mut Conn, row: &DocumentRow, generation: u64) -> ServiceResult<AccessFacts> {
-        let route = route_access(conn, row).await?;
-        let owned = AccessFacts {
-            department: row.department.clone(),
-            classification: classification_of(row)?,
-            deleted: row.deleted_at.is_some(),
-            archived: row.state == DocumentState::Archived.as_str(),
-            head_revision: row.head_revision.clone(),
-            route: Arc::new(route),
-        };
-        self.caches.put_document(row.id.clone(), owned.clone(), generation);
-        Ok(owned)
     }
 
     /// A blob, if the caller may read at least one document that refers to it.
