@@ -688,10 +688,10 @@ impl Henji {
         self.body_digests(std::slice::from_ref(&key)).await?.remove(&key).ok_or(ServiceError::NotFound("revision"))
     }
 
-    /// The body blobs of several revisions (`(document, revision)` pairs), as `body_digest`
-    /// gives them, with one catalog read for all those not cached: a search answer's hits,
-    /// whose lookups one by one were a round trip each to the catalog's thread. A revision not
-    /// found is left out.
+    /// The body blobs of several revisions (`(document, revision)` pairs; `None`: that revision
+    /// has no body), cached, with one catalog read for all those not cached: a search answer's
+    /// hits, whose lookups one by one were a round trip each to the catalog's thread. A
+    /// revision not found is left out.
     pub(super) async fn body_digests(&self, revisions: &[(String, String)]) -> ServiceResult<HashMap<(String, String), Option<StoredBlobRef>>> {
         let mut found = HashMap::with_capacity(revisions.len());
         let mut missing = Vec::new();
