@@ -23,6 +23,7 @@ pub mod adjacent;
 pub mod any_term;
 mod facets;
 mod positions;
+mod preload;
 pub mod ranking;
 pub mod sealed_dir;
 pub mod tokenizers;
@@ -283,7 +284,10 @@ impl SearchIndex {
     /// an error (the caller rebuilds).
     pub fn open(dir: &Path) -> SearchResult<Self> {
         let index = Index::open_in_dir(dir)?;
-        Self::ready(index)
+        let files = segment_files(&index)?;
+        let opened = Self::ready(index)?;
+        preload::start(dir, files);
+        Ok(opened)
     }
 
     /// Opens the sealed index in `dir` (every file opened into memory under `key`).
@@ -667,6 +671,13 @@ fn merge_policy() -> LogMergePolicy {
     policy
 }
 
+/// The files of the index's committed segments, relative to its folder.
+fn segment_files(index: &Index) -> SearchResult<Vec<std::path::PathBuf>> {
+    use tantivy::index::SegmentComponent::{FastFields, FieldNorms, Positions, Postings, Store, Terms};
+    let metas = index.searchable_segment_metas()?;
+    Ok(metas.iter().flat_map(|m| [Terms, FieldNorms, FastFields, Postings, Positions, Store].map(|c| m.relative_path(c))).collect())
+}
+
 /// The watermark recorded by the index's last commit (0 for a new index).
 fn committed_watermark(index: &Index) -> SearchResult<i64> {
     let metas = index.load_metas()?;
@@ -791,6 +802,26 @@ mod tests {
         assert_eq!(index.facets.cached_segments(), 1, "the merged segments are forgotten");
         drop(index);
         assert_eq!(SearchIndex::open(&dir.path().join("index")).unwrap().facets.cached_segments(), 1, "opening builds them too");
+    }
+
+    /// Opening reads these into the page cache (`preload`): every file of every committed
+    /// segment, and nothing else.
+    #[test]
+    fn the_files_preloaded_are_those_of_the_committed_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+        index.upsert(&document("a", "年度预算")).unwrap();
+        index.commit(1).unwrap();
+        index.upsert(&document("b", "预算执行")).unwrap();
+        let files = segment_files(&index.index).unwrap();
+        let segments = index.reader.searcher().segment_readers().len();
+        assert!(segments > 0);
+        assert_eq!(files.len(), 6 * segments, "{files:?}");
+        for f in &files {
+            assert!(dir.path().join("index").join(f).is_file(), "{f:?}");
+        }
+        let on_disk = std::fs::read_dir(dir.path().join("index")).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.ends_with(".term")).count();
+        assert_eq!(files.iter().filter(|f| f.extension() == Some("term".as_ref())).count(), on_disk);
     }
 
     /// Single characters and mixed Chinese and Latin runs, wherever they sit in a run of CJK
