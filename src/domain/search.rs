@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use memchr::memmem;
+
 /// The longest query accepted; a longer one is a mistake or an attack.
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// The most words and phrases in one query.
@@ -219,11 +221,9 @@ pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
     // not hold (one side of an OR, a word only in the title) need not be sought to the end.
     let mut first: Option<usize> = None;
     for n in &needles {
-        let mut limit = first.map_or(hay.len(), |f| (f + n.len()).min(hay.len()));
-        while !hay.is_char_boundary(limit) {
-            limit += 1;
-        }
-        if let Some(at) = hay[..limit].find(n.as_str()) {
+        // Bytes: a match of a whole UTF-8 needle always begins and ends at character boundaries.
+        let limit = first.map_or(hay.len(), |f| (f + n.len()).min(hay.len()));
+        if let Some(at) = memmem::find(&hay.as_bytes()[..limit], n.as_bytes()) {
             first = Some(first.map_or(at, |f| f.min(at)));
         }
     }
@@ -235,8 +235,8 @@ pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
     let end = text[start..].char_indices().nth(width).map_or(text.len(), |(i, _)| start + i);
     let mut marks: Vec<(usize, usize)> = Vec::new();
     for n in &needles {
-        for (at, m) in hay[start..end].match_indices(n.as_str()) {
-            marks.push((start + at, start + at + m.len()));
+        for at in memmem::find_iter(&hay.as_bytes()[start..end], n.as_bytes()) {
+            marks.push((start + at, start + at + n.len()));
         }
     }
     marks.sort_unstable();
@@ -326,5 +326,26 @@ mod tests {
         let long = "无".repeat(100) + "乙" + &"无".repeat(100) + "甲" + &"无".repeat(100);
         assert_eq!(snippet(&long, &["甲", "丁丁", "乙"], 8), "…无无无<mark>乙</mark>无无无无…");
         assert_eq!(snippet("无无甲无ab", &["甲", "AB"], 100), "无无<mark>甲</mark>无<mark>ab</mark>");
+    }
+
+    proptest::proptest! {
+        /// Over a text of mixed widths (one- to four-byte characters, markup, line breaks) and
+        /// needles cut from it: a snippet as wide as the text is the whole text, escaped, and
+        /// every needle the text holds is marked.
+        #[test]
+        fn a_snippet_is_its_text_escaped_with_the_matches_marked(
+            parts in proptest::collection::vec(proptest::sample::select(vec!["甲", "乙", "é", "a", "B", "<", "&", " ", "\n", "👍"]), 0..40),
+            cuts in proptest::collection::vec((0usize..40, 1usize..4), 1..4),
+        ) {
+            let text = parts.concat();
+            let chars: Vec<char> = text.chars().collect();
+            let needles: Vec<String> = cuts.iter().filter(|(at, _)| *at < chars.len()).map(|&(at, n)| chars[at..(at + n).min(chars.len())].iter().collect()).collect();
+            let s = snippet(&text, &needles.iter().map(String::as_str).collect::<Vec<_>>(), 1000);
+            let unmarked = s.replace("<mark>", "").replace("</mark>", "").replace("&lt;", "<").replace("&amp;", "&");
+            proptest::prop_assert_eq!(unmarked, text.replace('\n', " "));
+            let folded = text.to_ascii_lowercase();
+            let held = needles.iter().map(|n| n.split_whitespace().collect::<String>().to_ascii_lowercase()).any(|n| !n.is_empty() && folded.contains(&n));
+            proptest::prop_assert_eq!(s.contains("<mark>"), held, "{:?} in {:?}: {}", needles, text, s);
+        }
     }
 }
