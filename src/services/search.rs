@@ -234,6 +234,10 @@ impl Henji {
         let opened = tokio::task::spawn_blocking(move || Indexes::open(&dir, key)).await;
         match opened {
             Ok(Ok(index)) => {
+                if let Err(e) = index.plain.preload(&self.search.dir) {
+                    // Only the first searches after a reboot are slower without it.
+                    tracing::warn!(error = %e, "search index not preloaded");
+                }
                 let watermark = index.plain.watermark().unwrap_or(0).min(index.sealed.watermark().unwrap_or(0));
                 self.search.watermark.store(watermark, Ordering::Release);
                 self.search.set_index(Arc::new(index));

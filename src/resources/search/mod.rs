@@ -284,10 +284,15 @@ impl SearchIndex {
     /// an error (the caller rebuilds).
     pub fn open(dir: &Path) -> SearchResult<Self> {
         let index = Index::open_in_dir(dir)?;
-        let files = segment_files(&index)?;
-        let opened = Self::ready(index)?;
-        preload::start(dir, files);
-        Ok(opened)
+        Self::ready(index)
+    }
+
+    /// Reads the committed segments' files (in `dir`, where the index was opened from) into
+    /// the page cache in the background (`preload`): for a server about to answer searches,
+    /// not for a rebuild about to replace them.
+    pub fn preload(&self, dir: &Path) -> SearchResult<()> {
+        preload::start(dir, segment_files(&self.index)?);
+        Ok(())
     }
 
     /// Opens the sealed index in `dir` (every file opened into memory under `key`).
@@ -804,8 +809,8 @@ mod tests {
         assert_eq!(SearchIndex::open(&dir.path().join("index")).unwrap().facets.cached_segments(), 1, "opening builds them too");
     }
 
-    /// Opening reads these into the page cache (`preload`): every file of every committed
-    /// segment, and nothing else.
+    /// A server reads these into the page cache (`SearchIndex::preload`): every file of every
+    /// committed segment, and nothing else.
     #[test]
     fn the_files_preloaded_are_those_of_the_committed_segments() {
         let dir = tempfile::tempdir().unwrap();

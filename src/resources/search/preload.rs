@@ -1,5 +1,6 @@
-//! Reading the index's files once when it is opened, in the background, so that the first
-//! searches after the machine restarts do not each wait for the disk.
+//! Reading the index's files once when a server has opened it, in the background, so that the
+//! first searches after the machine restarts do not each wait for the disk. (A rebuild opens
+//! the index too, and replaces these files: it does not preload.)
 //!
 //! The index is memory-mapped: with its files out of the page cache (after a reboot, or once
 //! other work has pushed them out) every search faults its postings in a page at a time, and
