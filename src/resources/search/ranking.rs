@@ -225,4 +225,50 @@ mod tests {
         assert_eq!(ranked.iter().map(|(_, d)| d.doc_id).collect::<Vec<_>>(), with_x.chain([0, 14]).collect::<Vec<_>>());
         assert_eq!(ranked[..4].iter().map(|(s, _)| *s).collect::<Vec<_>>(), scored.iter().filter(|(_, d)| [3, 15, 100, 299].contains(&d.doc_id)).map(|(s, _)| *s).collect::<Vec<_>>());
     }
+    /// Across segments: the best of all segments in score order, ties (many: documents alike
+    /// score alike) by segment and document, then unscored matches in the same order, at every
+    /// offset, whichever branch ranks each segment.
+    #[test]
+    fn one_page_across_segments_breaks_ties_by_address() {
+        let mut schema = Schema::builder();
+        let text = schema.add_text_field("text", TEXT);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+        // Four segments of 200; document n holds "x" n % 4 times and "w" n % 3 times, so each
+        // score recurs in every segment.
+        for segment in 0..4usize {
+            for n in 0..200usize {
+                let mut doc = TantivyDocument::default();
+                doc.add_text(text, format!("{}{}y z{}", "x ".repeat(n % 4), "w ".repeat(n % 3), " z".repeat(segment)));
+                writer.add_document(doc).unwrap();
+            }
+            writer.commit().unwrap();
+        }
+        let searcher = index.reader().unwrap().searcher();
+        assert_eq!(searcher.segment_readers().len(), 4);
+        let ranking = vec![Term::from_field_text(text, "x"), Term::from_field_text(text, "w")];
+        let query = BooleanQuery::new(ranking.iter().map(|t| (Occur::Should, Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs)) as Box<dyn Query>)).collect());
+        let scored: std::collections::HashMap<DocAddress, Score> = searcher.search(&query, &TopDocs::with_limit(800).order_by_score()).unwrap().into_iter().map(|(s, d)| (d, s)).collect();
+        // Every segment's even documents match, and in segment 3 only a few (its walk by
+        // scoring each match where it is).
+        let matched: Vec<(SegmentOrdinal, BitSet)> = (0..4u32)
+            .map(|segment| {
+                let mut docs = BitSet::with_max_value(200);
+                for d in (0..200).filter(|d| d % 2 == 0 && (segment < 3 || d % 50 == 0)) {
+                    docs.insert(d);
+                }
+                (segment, docs)
+            })
+            .collect();
+        let mut expected: Vec<(Score, DocAddress)> = matched.iter().flat_map(|(s, docs)| (0..200).filter(|d| docs.contains(*d)).map(|d| DocAddress::new(*s, d))).map(|d| (scored.get(&d).copied().unwrap_or(0.0), d)).collect();
+        expected.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        assert!(expected.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1.segment_ord != w[1].1.segment_ord));
+        // Given in any order of segments.
+        let shuffled: Vec<(SegmentOrdinal, BitSet)> = [2, 0, 3, 1].iter().map(|&i| matched[i].clone()).collect();
+        for (offset, count) in [(0, 10), (0, 301), (5, 20), (150, 40), (290, 20)] {
+            let page = best_matches(&searcher, ranking.clone(), shuffled.clone(), offset, count).unwrap();
+            assert_eq!(page, expected.iter().skip(offset).take(count).copied().collect::<Vec<_>>(), "offset {offset}, count {count}");
+        }
+    }
 }
