@@ -59,6 +59,25 @@ async fn ingest_mb_s(total: usize) -> f64 {
     best
 }
 
+/// The device of the ext4 file system holding `dir`, if it has no journal. Only there does
+/// ext4 pass over every inode freed in the last minutes when it allocates one, which makes the
+/// create figure depend on what was deleted before the run (benches/README.md).
+fn journal_less_ext4(dir: &std::path::Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    let (device, _, kind) = mounts
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        })
+        .filter(|(_, point, _)| dir.starts_with(point))
+        .max_by_key(|(_, point, _)| point.len())?;
+    let name = std::path::Path::new(device).file_name()?.to_str()?;
+    let journal = std::fs::read_to_string(format!("/sys/fs/ext4/{name}/journal_task")).ok()?;
+    (kind == "ext4" && journal.trim() == "<none>").then(|| device.to_owned())
+}
+
 fn http_figures(rt: &tokio::runtime::Runtime) {
     if Command::new("wrk").arg("--version").output().is_err() {
         println!("http    : wrk is not installed (apt-get install wrk); HTTP figures skipped");
@@ -85,6 +104,11 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
     std::fs::write(&script, lua).unwrap();
     let (rps, p50, p99) = wrk(&format!("{}/api/v1/documents", server.base), &token, 16, Some(&script), &[]).expect("wrk create");
     println!("create  : {rps:.0} documents/s over HTTP (4 KiB bodies, 16 connections; p50 {p50:.1} ms, p99 {p99:.1} ms; target >= 1000/s)");
+    if let Some(device) = journal_less_ext4(&server.dir) {
+        println!("          note: the data directory is on ext4 without a journal ({device}), where creating files slows down");
+        println!("          for minutes after many deletions, such as earlier runs' data; TMPDIR=<a journaled file system>");
+        println!("          measures without that (benches/README.md, \"Creates on a file system with a journal\")");
+    }
 
     // The search index follows the writes in the background; let it catch up, so that the
     // read figure below measures reads, not reads beside indexing.
