@@ -176,14 +176,21 @@ mod tests {
 
     use super::*;
 
+    /// An index in memory with one text field, and its writer (one thread, no merges).
+    fn one_field_index() -> (Index, tantivy::schema::Field, tantivy::IndexWriter) {
+        let mut schema = Schema::builder();
+        let text = schema.add_text_field("text", TEXT);
+        let index = Index::create_in_ram(schema.build());
+        let writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+        (index, text, writer)
+    }
+
     /// Only matches are ranked, best first as tantivy's own top-docs collector orders them;
     /// matches without a ranking word follow in document order; offsets page through both.
     #[test]
     fn ranks_only_matches_and_pages_through_unscored_ones() {
-        let mut schema = Schema::builder();
-        let text = schema.add_text_field("text", TEXT);
-        let index = Index::create_in_ram(schema.build());
-        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let (index, text, mut writer) = one_field_index();
         // Document n holds "x" n times (none in 0) among filler words.
         for n in 0..300usize {
             let mut doc = TantivyDocument::default();
@@ -225,16 +232,13 @@ mod tests {
         assert_eq!(ranked.iter().map(|(_, d)| d.doc_id).collect::<Vec<_>>(), with_x.chain([0, 14]).collect::<Vec<_>>());
         assert_eq!(ranked[..4].iter().map(|(s, _)| *s).collect::<Vec<_>>(), scored.iter().filter(|(_, d)| [3, 15, 100, 299].contains(&d.doc_id)).map(|(s, _)| *s).collect::<Vec<_>>());
     }
+
     /// Across segments: the best of all segments in score order, ties (many: documents alike
     /// score alike) by segment and document, then unscored matches in the same order, at every
     /// offset, whichever branch ranks each segment.
     #[test]
-    fn one_page_across_segments_breaks_ties_by_address() {
-        let mut schema = Schema::builder();
-        let text = schema.add_text_field("text", TEXT);
-        let index = Index::create_in_ram(schema.build());
-        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
-        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+    fn ranks_across_segments_with_ties_by_address() {
+        let (index, text, mut writer) = one_field_index();
         // Four segments of 200; document n holds "x" n % 4 times and "w" n % 3 times, so each
         // score recurs in every segment.
         for segment in 0..4usize {
