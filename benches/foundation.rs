@@ -2,7 +2,8 @@
 //!
 //! 1. blob-store ingest of large files (MB/s) next to single-core SHA-256 (`openssl speed`);
 //! 2. documents created over HTTP per second (4 KiB bodies, 16 concurrent clients);
-//! 3. GET revision body latency at 50 concurrent clients (p50/p99).
+//! 3. GET revision body latency at 50 concurrent clients (p50/p99), next to the floor of an
+//!    axum server that answers the same bytes and does nothing else.
 //!
 //! Run: `cargo bench --bench foundation`. The HTTP figures start the release `henji` binary on
 //! loopback and load it with wrk (`apt-get install wrk`), which shares the machine's two cores.
@@ -144,6 +145,29 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
     let url = format!("{}/api/v1/documents/{}/revisions/{}/body", server.base, doc["id"].as_str().unwrap(), doc["head_revision"].as_str().unwrap());
     let (rps, p50, p99) = wrk(&url, &token, 50, None, &[]).expect("wrk get");
     println!("get body: p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} requests/s at 50 connections (4 KiB body; target p99 < 5 ms)");
+    if let Some((rps, p50, p99)) = floor_get(rt, Bytes::from(body_text)) {
+        println!("floor   : p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} requests/s: an axum server answering the same body from memory, nothing else");
+    }
+}
+
+/// What GET body could be at best on this machine: the same axum, hyper and tokio (two
+/// workers, as henji runs here), the same wrk, and a handler that returns the body and does
+/// nothing else (no token, no access check, no metrics). The load generator shares the two
+/// cores with the server, so this floor's p99 moves with the machine as henji's does.
+fn floor_get(rt: &tokio::runtime::Runtime, body: Bytes) -> Option<(f64, f64, f64)> {
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).ok()?;
+    let addr = listener.local_addr().ok()?;
+    let app = axum::Router::new().route(
+        "/api/v1/documents/{id}/revisions/{rev}/body",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], body) }
+        }),
+    );
+    let server = rt.spawn(async move { axum::serve(listener, app).await });
+    let figures = wrk(&format!("http://{addr}/api/v1/documents/d/revisions/r/body"), "unused", 50, None, &[]);
+    server.abort();
+    figures
 }
 
 fn main() {
