@@ -1,6 +1,8 @@
 //! Prometheus metrics (request counts and latencies by route, bytes stored, blobs deduplicated)
 //! and the tracing subscriber. Shared by the HTTP layer and the services.
 
+use std::borrow::Cow;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -8,17 +10,27 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Methods are `Cow`, borrowed for the standard ones: labels are made for every request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: Cow<'static, str>,
     pub route: String,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    pub method: Cow<'static, str>,
     pub route: String,
+}
+
+/// A request method as a label value, without allocating for the standard methods.
+pub fn method_label(method: &axum::http::Method) -> Cow<'static, str> {
+    const STANDARD: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    match STANDARD.iter().find(|m| **m == method.as_str()) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(method.as_str().to_owned()),
+    }
 }
 
 pub struct Metrics {

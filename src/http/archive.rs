@@ -132,7 +132,7 @@ async fn get_package(State(henji): State<Henji>, user: CurrentUser, ApiPath(arch
     // Checked before the first byte goes out, so a refusal is a problem document, not a
     // broken zip.
     let plan = henji.bag_plan(&user.principal, &record, q.transfer_key.as_deref()).await?;
-    let stream = henji.package_stream(user.principal.clone(), vec![Bag::Planned(plan)], None);
+    let stream = henji.package_stream(user.principal.as_ref().clone(), vec![Bag::Planned(plan)], None);
     let mut response = Response::new(Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string()))));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));

@@ -18,7 +18,7 @@ use super::error::{ApiResult, Problem};
 use super::extract::{ApiPath, ApiQuery, CurrentUser, body_rejection, content_type, is_json, parse_json};
 use super::{ListQuery, Page};
 use crate::domain::people::DocumentState;
-use crate::services::documents::{BlobDownload, CreateDocument, DocumentQuery, DocumentView, ReviseDocument, RevisionView};
+use crate::services::documents::{BlobContent, BlobDownload, CreateDocument, DocumentQuery, DocumentView, ReviseDocument, RevisionView};
 use crate::services::uploads::{UploadSealing, UploadedFile};
 use crate::services::{Henji, clamp_limit};
 
@@ -256,8 +256,11 @@ async fn get_blob(State(henji): State<Henji>, user: CurrentUser, ApiPath(sha256)
 }
 
 fn stream_response(download: BlobDownload, etag: Option<&str>) -> Response {
-    let BlobDownload { size, media_type, name: _, stream } = download;
-    let body = Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string())));
+    let BlobDownload { size, media_type, name: _, content } = download;
+    let body = match content {
+        BlobContent::Whole(bytes) => Body::from(bytes),
+        BlobContent::Stream(stream) => Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string()))),
+    };
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&media_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));

@@ -1,6 +1,8 @@
 //! Extractors whose every rejection is a problem document: JSON bodies (400 malformed, 415 wrong
 //! type, 422 a bad field with its path), queries and paths (400), and the signed-in user (401).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
@@ -152,7 +154,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 
 /// The signed-in user and the token they came with.
 pub struct CurrentUser {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     pub token: String,
 }
 

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::services::Henji;
-use crate::telemetry::{RequestLabels, RouteLabels};
+use crate::telemetry::{RequestLabels, RouteLabels, method_label};
 
 pub mod admin;
 pub mod archive;
@@ -126,7 +126,7 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
 /// put ids and query text into the metrics).
 async fn record_metrics(State(henji): State<Henji>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
     let status = response.status().as_u16();

@@ -56,7 +56,7 @@ async fn delete_session(State(henji): State<Henji>, user: CurrentUser) -> ApiRes
 #[utoipa::path(get, path = "/api/v1/me", tag = "people", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = Problem)))]
 async fn get_me(user: CurrentUser) -> Json<UserView> {
-    Json(UserView::from(&user.principal))
+    Json(UserView::from(user.principal.as_ref()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -188,7 +188,7 @@ async fn list_templates(State(henji): State<Henji>, _user: CurrentUser) -> Json<
 #[utoipa::path(get, path = "/api/v1/events", tag = "routes", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String)))]
 async fn events(State(henji): State<Henji>, user: CurrentUser) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let username = user.principal.username;
+    let username = user.principal.username.clone();
     let receiver = henji.notifier.subscribe();
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     let notices = futures::stream::unfold((receiver, username), |(mut rx, me)| async move {

@@ -61,7 +61,7 @@ impl AccessFacts {
 }
 
 pub struct Caches {
-    sessions: Mutex<LruCache<String, (Principal, String)>>,
+    sessions: Mutex<LruCache<String, (Arc<Principal>, String)>>,
     documents: Mutex<LruCache<String, AccessFacts>>,
     revision_bodies: Mutex<LruCache<(String, String), Option<StoredBlobRef>>>,
     bodies: Mutex<WeighedLru<Sha256Digest, CachedBody>>,
@@ -187,7 +187,7 @@ impl Default for Caches {
 
 impl Caches {
     /// The principal behind a token digest, if cached and not expired at `now`.
-    pub fn session(&self, token_digest: &str, now: &str) -> Option<Principal> {
+    pub fn session(&self, token_digest: &str, now: &str) -> Option<Arc<Principal>> {
         let mut sessions = lock(&self.sessions);
         match sessions.get(token_digest) {
             Some((p, expires)) if expires.as_str() > now => Some(p.clone()),
@@ -206,7 +206,7 @@ impl Caches {
 
     /// Caches a session read from the catalog, unless a session was forgotten since the read
     /// began: a logout racing with a request must not leave the revoked token cached.
-    pub fn put_session(&self, token_digest: String, principal: Principal, expires_at: String, generation: u64) {
+    pub fn put_session(&self, token_digest: String, principal: Arc<Principal>, expires_at: String, generation: u64) {
         let mut sessions = lock(&self.sessions);
         if self.sessions_generation.load(Ordering::Acquire) == generation {
             sessions.put(token_digest, (principal, expires_at));

@@ -157,7 +157,22 @@ pub struct BlobDownload {
     pub size: u64,
     pub media_type: String,
     pub name: String,
-    pub stream: BoxStream<'static, ServiceResult<Bytes>>,
+    pub content: BlobContent,
+}
+
+/// The bytes of a download: held in memory (a small body, from the cache), or streamed.
+pub enum BlobContent {
+    Whole(Bytes),
+    Stream(BoxStream<'static, ServiceResult<Bytes>>),
+}
+
+impl BlobContent {
+    pub fn into_stream(self) -> BoxStream<'static, ServiceResult<Bytes>> {
+        match self {
+            BlobContent::Whole(bytes) => Box::pin(futures::stream::once(async move { Ok(bytes) })),
+            BlobContent::Stream(stream) => stream,
+        }
+    }
 }
 
 /// Query filters of `GET /api/v1/documents`.
@@ -253,14 +268,16 @@ impl Henji {
 
     /// Every read of classified content leaves an audit event.
     pub(super) async fn audit_classified_read(&self, who: &Principal, row: &DocumentRow, action: &str, object: String) -> ServiceResult<()> {
-        self.audit_if_classified(who, &row.id, classification_of(row)?, action, object).await
+        self.audit_if_classified(who, &row.id, classification_of(row)?, action, || object).await
     }
 
-    pub(super) async fn audit_if_classified(&self, who: &Principal, document: &str, classification: Classification, action: &str, object: String) -> ServiceResult<()> {
+    /// `object` names what was read; it is only made for classified reads (most reads are not,
+    /// and some, such as GET body, are answered from memory in a few microseconds).
+    pub(super) async fn audit_if_classified(&self, who: &Principal, document: &str, classification: Classification, action: &str, object: impl FnOnce() -> String) -> ServiceResult<()> {
         if classification.is_classified() {
             let at = now();
             let mut tx = self.catalog.begin_write().await?;
-            self.audit(&mut tx, &at, who, action, object, Some(document.to_owned()), json!({"classification": classification})).await?;
+            self.audit(&mut tx, &at, who, action, object(), Some(document.to_owned()), json!({"classification": classification})).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -648,7 +665,7 @@ impl Henji {
         let rev: RevisionId = rev.parse().map_err(|_| ServiceError::NotFound("revision"))?;
         let rev = rev.to_string();
         let body = self.body_digest(&doc, &rev).await?;
-        self.audit_if_classified(who, &doc, facts.classification, "body.read", format!("document/{doc}/revisions/{rev}/body")).await?;
+        self.audit_if_classified(who, &doc, facts.classification, "body.read", || format!("document/{doc}/revisions/{rev}/body")).await?;
         let Some(blob) = body else { return Ok(body_download(Bytes::new())) };
         // Small enough to hold: read whole, checked against its name, opened, kept, served.
         if let Some(bytes) = self.small_blob(Some(&who.username), &doc, &blob, CACHED_BODY_MAX).await? {
@@ -659,7 +676,7 @@ impl Henji {
 
     /// A body or attachment of `doc` as a stream of its plaintext (for packages).
     pub(super) async fn blob_stream(&self, who: &Principal, doc: &str, blob: &StoredBlobRef) -> ServiceResult<BoxStream<'static, ServiceResult<Bytes>>> {
-        Ok(self.stream_blob(who, doc, blob, String::new(), String::new()).await?.stream)
+        Ok(self.stream_blob(who, doc, blob, String::new(), String::new()).await?.content.into_stream())
     }
 
     /// A blob too large to hold, streamed (and opened on the way when sealed).
@@ -673,9 +690,9 @@ impl Henji {
         match key {
             Some(key) => {
                 let size = sealing::plain_len(stored_size).ok_or_else(|| ServiceError::Integrity(format!("sealed blob {} has an impossible size", blob.digest)))?;
-                Ok(BlobDownload { size, media_type, name, stream: self.open_stream(Some(&who.username), doc, blob, key, stream) })
+                Ok(BlobDownload { size, media_type, name, content: BlobContent::Stream(self.open_stream(Some(&who.username), doc, blob, key, stream)) })
             }
-            None => Ok(BlobDownload { size: stored_size, media_type, name, stream }),
+            None => Ok(BlobDownload { size: stored_size, media_type, name, content: BlobContent::Stream(stream) }),
         }
     }
 
@@ -817,7 +834,7 @@ pub(super) fn body_blob(row: &RevisionRow) -> ServiceResult<Option<StoredBlobRef
 
 /// A body already in memory, as a download.
 fn body_download(bytes: Bytes) -> BlobDownload {
-    BlobDownload { size: bytes.len() as u64, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), stream: Box::pin(futures::stream::once(async move { Ok(bytes) })) }
+    BlobDownload { size: bytes.len() as u64, media_type: BODY_MEDIA_TYPE.into(), name: BODY_NAME.into(), content: BlobContent::Whole(bytes) }
 }
 
 fn ensure_writable(row: &DocumentRow) -> ServiceResult<()> {

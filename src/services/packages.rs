@@ -415,7 +415,7 @@ impl Henji {
             Some(sealing) => vec![(SEALING_FILE.to_owned(), json_bytes(&sealing)?)],
             None => Vec::new(),
         };
-        self.audit_if_classified(who, &record.document_id, document.classification, "package.read", format!("archive/{}", record.archive_no)).await?;
+        self.audit_if_classified(who, &record.document_id, document.classification, "package.read", || format!("archive/{}", record.archive_no)).await?;
         Ok(BagPlan { archive_no: record.archive_no.clone(), document: record.document_id.clone(), entries, tags })
     }
 

@@ -219,7 +219,7 @@ impl Henji {
                 (bytes, gzip)
             }
         };
-        self.audit_if_classified(who, &doc, facts.classification, "traces.read", format!("document/{doc}/traces")).await?;
+        self.audit_if_classified(who, &doc, facts.classification, "traces.read", || format!("document/{doc}/traces")).await?;
         Ok(RenderedTrace { document: doc, output, bytes, gzip })
     }
 
