@@ -104,7 +104,8 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
     .method_not_allowed_fallback(|| async {
         Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method")
     })
-    // Inside the router: it names the route template the router matched (`MatchedPath`).
+    // Per route, inside the router: only there is the matched route template (`MatchedPath`)
+    // known, and metrics are labelled by it.
     .layer(middleware::from_fn_with_state(henji.clone(), record_metrics))
     .with_state(henji);
     // Around the router as a whole rather than through `Router::layer`, which wraps every route
