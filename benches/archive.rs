@@ -16,11 +16,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use henji::domain::archive::Retention;
 use henji::domain::people::{Classification, Principal, Role};
-use henji::resources::blob_store::BlobStore;
 use henji::services::Henji;
 use henji::services::archive::{ArchiveQuery, ArchiveRequest};
 use henji::services::documents::{BodyText, CreateDocument};
-use henji::services::packages::Bag;
 use henji::services::setup::{OpenMode, StorageConfig, open};
 use serde_json::json;
 
@@ -136,7 +134,7 @@ async fn main() {
     let secs = started.elapsed().as_secs_f64();
     println!("fixity (blobs only): {} blobs, {:.1} MB in {secs:.2} s = {:.0} MB/s", fixity.blobs_checked, fixity.bytes_checked as f64 / 1e6, fixity.bytes_checked as f64 / 1e6 / secs);
     let started = Instant::now();
-    let chain = henji.verify_audit_chain().await.expect("audit chain");
+    let chain = henji.check_audit_chain(&who).await.expect("audit chain");
     println!("audit chain alone: {chain:?} in {:.2} s", started.elapsed().as_secs_f64());
     let started = Instant::now();
     let report = henji.verify().await.expect("verify");
@@ -167,7 +165,7 @@ async fn main() {
         let secs = started.elapsed().as_secs_f64();
         let rate = report.bytes_checked as f64 / 1e6 / secs;
         println!("verify, an installation holding one {} MiB blob: {rate:.0} MB/s → ratio {}", big / MIB, openssl.map_or("n/a".into(), |o| format!("{:.2}", rate / o)));
-        only.catalog.close().await;
+        only.close().await;
     }
 
     // 2. packaging.
@@ -179,21 +177,20 @@ async fn main() {
             loop {
                 let page = henji.list_archive(&who, &q).await.expect("list");
                 let Some(last) = page.last().map(|r| r.archive_no.clone()) else { break };
-                for r in page {
-                    out.push(henji.archive_record(&who, &r.archive_no).await.expect("record"));
-                }
+                out.extend(page);
                 q.cursor = Some(last);
             }
             out
         }
     };
     let all = records(ArchiveQuery { limit: 500, ..Default::default() }).await;
-    let (big_records, small_records): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.document_id == big_doc);
+    let (big_records, small_records): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.document == big_doc);
     for (label, set) in [("one document with a big attachment", big_records), ("all small documents in one export", small_records)] {
         let count = set.len();
         reset_peak_rss();
         let started = Instant::now();
-        let bytes = consume(henji.package_stream(who.clone(), set.into_iter().map(|r| Bag::Record(Box::new(r))).collect(), None)).await;
+        let numbers: Vec<String> = set.into_iter().map(|r| r.archive_no).collect();
+        let bytes = consume(henji.packages_stream(&who, &numbers, None).await.expect("packages")).await;
         let secs = started.elapsed().as_secs_f64();
         println!(
             "package, {label}: {count} bags, {:.1} MB in {secs:.2} s = {:.0} MB/s ({:.0} bags/s), peak RSS {:.0} MiB",
@@ -207,10 +204,9 @@ async fn main() {
     // 3. backup: a full one, then an incremental one of the unchanged store.
     let target_dir = temp.path().join("backup");
     std::fs::create_dir_all(&target_dir).expect("backup dir");
-    let target = BlobStore::open(url::Url::from_directory_path(&target_dir).expect("url").as_ref()).expect("target");
-    target.initialise().await.expect("init");
-    let full = henji.backup_to(&target, temp.path()).await.expect("backup");
-    let again = henji.backup_to(&target, temp.path()).await.expect("backup");
+    let target = url::Url::from_directory_path(&target_dir).expect("url").to_string();
+    let full = henji.backup(&who, &target, temp.path()).await.expect("backup");
+    let again = henji.backup(&who, &target, temp.path()).await.expect("backup");
     println!(
         "backup: full {} objects ({:.1} MB) in {:.2} s; incremental of the unchanged store: {} copied, {} present, catalog {:.1} MB, in {:.2} s (target < 10 s)",
         full.copy.objects_copied,

@@ -24,6 +24,8 @@
 
 use std::time::Instant;
 
+use henji::domain::access::ReadScope;
+use henji::domain::people::Classification;
 use henji::domain::search::parse;
 use henji::resources::search::{IndexQuery, IndexedDocument, SearchIndex};
 use serde_json::{Value, json};
@@ -225,8 +227,8 @@ fn main() {
     // a reader of every document (the reach the HTTP reader below has).
     let queries = queries(&corpus, &mut Rng(7));
     let per_department = docs / DEPARTMENTS.len();
-    time_queries(&index, &queries, Some("BGS"), 1, &format!("the {per_department} documents one department sees"));
-    time_queries(&index, &queries, None, 3, &format!("all {docs} documents"));
+    time_queries(&index, &queries, Some("BGS"), Classification::Internal, &format!("the {per_department} documents one department sees"));
+    time_queries(&index, &queries, None, Classification::Secret, &format!("all {docs} documents"));
     drop(index);
     if queries_only {
         return;
@@ -241,8 +243,8 @@ fn main() {
 }
 
 /// Runs the queries in process as a reader of `department` (every department with `None`)
-/// cleared to `max_rank`, and prints their latency and the slowest of them.
-fn time_queries(index: &SearchIndex, queries: &[String], department: Option<&str>, max_rank: u64, reach: &str) {
+/// cleared to `clearance`, and prints their latency and the slowest of them.
+fn time_queries(index: &SearchIndex, queries: &[String], department: Option<&str>, clearance: Classification, reach: &str) {
     let mut times = Vec::new();
     let mut totals = Vec::new();
     // Two passes (the second is measured); more with HENJI_BENCH_QUERY_PASSES, to profile them.
@@ -258,10 +260,8 @@ fn time_queries(index: &SearchIndex, queries: &[String], department: Option<&str
             let r = index
                 .search(&IndexQuery {
                     query: &parsed,
-                    max_rank,
-                    only_department: department,
-                    also_documents: &[],
-                    archived_anywhere: false,
+                    scope: &ReadScope { clearance, department, username: "", distributed_to: "", archived_anywhere: false },
+                    routed: &[],
                     kind: None,
                     department: None,
                     state: None,
@@ -347,7 +347,8 @@ fn henji_on(corpus: &Corpus, n: usize, queries: &[String]) -> (f64, u64, f64, f6
         .map(|q| {
             let parsed = parse(q).unwrap();
             let t = Instant::now();
-            let query = IndexQuery { query: &parsed, max_rank: 3, only_department: None, also_documents: &[], archived_anywhere: false, kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0, skip_twins: true };
+            let scope = ReadScope { clearance: Classification::Secret, department: None, username: "", distributed_to: "", archived_anywhere: false };
+            let query = IndexQuery { query: &parsed, scope: &scope, routed: &[], kind: None, department: None, state: None, classification: None, year: None, archived: None, limit: 20, offset: 0, skip_twins: true };
             index.search(&query).unwrap();
             t.elapsed().as_secs_f64() * 1000.0
         })

@@ -1,5 +1,7 @@
-//! The command line: `henji serve`, `henji user add`, `henji department add`, `henji verify`,
-//! `henji reindex`.
+//! The command line: `henji serve`, `user add`, `department add`, `verify`, `reindex`, `keys`,
+//! `export`, `import`, `backup` and `restore`. Each command parses its arguments, opens the
+//! installation and calls one service as the operator at the console (`Principal::console`);
+//! it prints what the service reports and decides nothing itself.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,10 +10,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::domain::people::{Classification, Principal, Role};
-use crate::resources::blob_store::BlobStore;
-use crate::services::archive::ArchiveQuery;
-use crate::services::packages::Bag;
 use crate::services::Henji;
+use crate::services::export::ExportRequest;
 use crate::services::people::NewUser;
 use crate::services::setup::{self, OpenMode, StorageConfig};
 
@@ -294,7 +294,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     if first.created_catalog {
         eprintln!("henji: created a new installation in {}", config.data_dir.display());
         eprintln!("henji:   catalog {}", config.catalog_url().map_err(|e| e.to_string())?);
-        eprintln!("henji:   object store {}", henji.blobs.describe());
+        eprintln!("henji:   object store {}", henji.store_description());
     }
     if let Some(path) = &first.generated_key_file {
         eprintln!("henji: WARNING: no keys were given, so a key-encryption key was generated in {}", path.display());
@@ -350,17 +350,17 @@ async fn shutdown_signal() {
 async fn user_add(args: UserAddArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args.storage).await?;
     let new = NewUser { username: args.username, display_name: args.display_name, password: args.password, department: args.department, roles: args.roles, clearance: args.clearance };
-    let user = henji.create_user(None, new).await.map_err(|e| e.to_string())?;
+    let user = henji.create_user(&Principal::console(), new).await.map_err(|e| e.to_string())?;
     println!("added user {} ({}) in {} with colour {}", user.username, user.display_name, user.department, user.color);
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn department_add(args: DepartmentAddArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args.storage).await?;
-    let d = henji.create_department(None, &args.code, &args.name).await.map_err(|e| e.to_string())?;
+    let d = henji.create_department(&Principal::console(), &args.code, &args.name).await.map_err(|e| e.to_string())?;
     println!("added department {} ({})", d.code, d.name);
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -369,13 +369,13 @@ async fn reindex(args: StorageArgs) -> Result<ExitCode, String> {
     let started = std::time::Instant::now();
     let count = henji.rebuild_search(false).await.map_err(|e| e.to_string())?;
     println!("indexed {count} documents into {} in {:.1} s", args.config().index_dir().display(), started.elapsed().as_secs_f64());
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn keys_status(args: StorageArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args).await?;
-    let status = henji.key_status().await.map_err(|e| e.to_string())?;
+    let status = henji.key_status(&Principal::console()).await.map_err(|e| e.to_string())?;
     println!("{:<40} {:>10}  state", "key-encryption key", "data keys");
     for s in &status {
         let state = match (s.active, s.in_keyring) {
@@ -385,92 +385,48 @@ async fn keys_status(args: StorageArgs) -> Result<ExitCode, String> {
         };
         println!("{:<40} {:>10}  {state}", s.kek, s.data_keys);
     }
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn keys_rotate(args: StorageArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args).await?;
-    if !henji.keys.has_keyring() {
-        return Err("no keys were found (HENJI_KEYS, HENJI_KEY_FILE or <data-dir>/keys/master.key)".into());
-    }
     let from_file = std::env::var("HENJI_KEYS").map(|k| k.trim().is_empty()).unwrap_or(true);
     let started = std::time::Instant::now();
-    let report = henji.rotate_keys(from_file).await.map_err(|e| e.to_string())?;
+    let report = henji.rotate_keys(&Principal::console(), from_file).await.map_err(|e| e.to_string())?;
     println!("re-wrapped {} data keys under {} in {:.2} s", report.rewrapped, report.new_kek, started.elapsed().as_secs_f64());
     println!("every data key is now wrapped by {}; older keys may be removed from the keyring", report.new_kek);
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The operator at the console: commands run with an administrator's reach, and audit events
-/// name `henji-cli`.
-fn console_principal() -> Principal {
-    Principal {
-        id: "henji-cli".into(),
-        username: "henji-cli".into(),
-        display_name: "henji (command line)".into(),
-        department: "ADMIN".into(),
-        roles: vec![Role::Admin],
-        clearance: Classification::Secret,
-        color: "#000000".into(),
-    }
-}
-
 async fn export(args: ExportArgs) -> Result<ExitCode, String> {
-    use futures::StreamExt;
-    use tokio::io::AsyncWriteExt;
     let mut henji = open_existing(&args.storage).await?;
     args.archive.apply(&mut henji)?;
-    let who = console_principal();
-    let started = std::time::Instant::now();
-    let mut records = Vec::new();
-    let mut cursor = None;
-    loop {
-        let q = ArchiveQuery { department: args.department.clone(), year: args.year, cursor: cursor.clone(), limit: 500, ..Default::default() };
-        let page = henji.list_archive(&who, &q).await.map_err(|e| e.to_string())?;
-        let Some(last) = page.last().map(|r| r.archive_no.clone()) else { break };
-        for view in page.into_iter().filter(|r| r.disposed_at.is_none()) {
-            records.push(henji.archive_record(&who, &view.archive_no).await.map_err(|e| e.to_string())?);
-        }
-        cursor = Some(last);
-    }
-    let count = records.len();
-    let partial = args.out.with_extension("zip.partial");
-    let mut file = tokio::fs::File::create(&partial).await.map_err(|e| format!("{}: {e}", partial.display()))?;
-    let mut stream = henji.package_stream(who, records.into_iter().map(|r| Bag::Record(Box::new(r))).collect(), args.transfer_key.clone());
-    let mut bytes = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("export stopped: {e}"))?;
-        bytes += chunk.len() as u64;
-        file.write_all(&chunk).await.map_err(|e| format!("{}: {e}", partial.display()))?;
-    }
-    file.sync_all().await.map_err(|e| format!("{}: {e}", partial.display()))?;
-    tokio::fs::rename(&partial, &args.out).await.map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let secs = started.elapsed().as_secs_f64();
-    println!("wrote {count} archive packages ({:.1} MB) to {} in {secs:.1} s ({:.0} MB/s)", bytes as f64 / 1e6, args.out.display(), bytes as f64 / 1e6 / secs.max(1e-9));
-    henji.catalog.close().await;
+    let request = ExportRequest { department: args.department.clone(), year: args.year, transfer_key: args.transfer_key.clone() };
+    let r = henji.export_archive(&Principal::console(), &request, &args.out).await.map_err(|e| e.to_string())?;
+    let mb = r.bytes as f64 / 1e6;
+    println!("wrote {} archive packages ({mb:.1} MB) to {} in {:.1} s ({:.0} MB/s)", r.packages, r.path.display(), r.seconds, mb / r.seconds.max(1e-9));
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn import(args: ImportArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args.storage).await?;
-    let records = henji.import_packages(&console_principal(), &args.file).await.map_err(|e| e.to_string())?;
+    let records = henji.import_packages(&Principal::console(), &args.file).await.map_err(|e| e.to_string())?;
     for r in &records {
         println!("imported {} (document {})", r.archive_no, r.document);
     }
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn backup(args: BackupArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args.storage).await?;
-    let target = BlobStore::open(&args.to).map_err(|e| format!("--to: {e}"))?;
-    target.initialise().await.map_err(|e| format!("--to: {e}"))?;
-    let r = henji.backup_to(&target, &args.storage.data_dir).await.map_err(|e| e.to_string())?;
+    let r = henji.backup(&Principal::console(), &args.to, &args.storage.data_dir).await.map_err(|e| format!("--to: {e}"))?;
     println!(
         "backup to {}: copied {} objects ({:.1} MB), {} already there, removed {} disposed, catalog snapshot {:.1} MB, in {:.2} s",
-        target.describe(),
+        r.target,
         r.copy.objects_copied,
         r.copy.bytes_copied as f64 / 1e6,
         r.copy.objects_present,
@@ -478,36 +434,28 @@ async fn backup(args: BackupArgs) -> Result<ExitCode, String> {
         r.catalog_bytes as f64 / 1e6,
         r.seconds
     );
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn restore(args: RestoreArgs) -> Result<ExitCode, String> {
-    let started = std::time::Instant::now();
-    let source = BlobStore::open(&args.from).map_err(|e| format!("--from: {e}"))?;
-    let config = args.storage.config();
-    let catalog_file = config.catalog_file().map_err(|e| e.to_string())?;
-    let catalog_bytes = crate::services::backup::restore_catalog(&source, &catalog_file).await.map_err(|e| e.to_string())?;
-    let henji = open_existing(&args.storage).await?;
-    let copy = crate::services::backup::copy_objects(&source, &henji.blobs).await.map_err(|e| e.to_string())?;
-    let indexed = henji.rebuild_search(true).await.map_err(|e| e.to_string())?;
-    let report = henji.verify().await.map_err(|e| e.to_string())?;
+    let r = crate::services::backup::restore(&args.storage.config(), &args.from).await.map_err(|e| e.to_string())?;
     println!(
-        "restored from {}: catalog {:.1} MB, {} objects ({:.1} MB), {indexed} documents indexed, in {:.1} s",
-        source.describe(),
-        catalog_bytes as f64 / 1e6,
-        copy.objects_copied,
-        copy.bytes_copied as f64 / 1e6,
-        started.elapsed().as_secs_f64()
+        "restored from {}: catalog {:.1} MB, {} objects ({:.1} MB), {} documents indexed, in {:.1} s",
+        r.source,
+        r.catalog_bytes as f64 / 1e6,
+        r.copy.objects_copied,
+        r.copy.bytes_copied as f64 / 1e6,
+        r.documents_indexed,
+        r.seconds
     );
-    henji.catalog.close().await;
-    match report.bad.first() {
+    match r.first_bad {
         None => {
             println!("verify: ok");
             Ok(ExitCode::SUCCESS)
         }
-        Some(first) => {
-            println!("verify: BAD {}: {}", first.object, first.problem);
+        Some((object, problem)) => {
+            println!("verify: BAD {object}: {problem}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -531,7 +479,7 @@ async fn verify(args: StorageArgs) -> Result<ExitCode, String> {
     if report.unreferenced_manifests > 0 {
         println!("note: {} manifests are not referenced by the catalog (left by an interrupted write; harmless)", report.unreferenced_manifests);
     }
-    henji.catalog.close().await;
+    henji.close().await;
     match report.bad.first() {
         None => {
             println!("ok");

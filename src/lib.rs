@@ -13,6 +13,9 @@ pub mod resources;
 pub mod services;
 pub mod telemetry;
 
+#[cfg(test)]
+mod layers;
+
 use std::future::Future;
 use std::io::Write;
 
@@ -23,13 +26,13 @@ use services::Henji;
 pub async fn serve_on(listener: tokio::net::TcpListener, henji: Henji, max_body: usize, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let app = http::router(henji.clone(), max_body);
-    tracing::info!(%addr, store = henji.blobs.describe(), "henji is listening");
+    tracing::info!(%addr, store = henji.store_description(), "henji is listening");
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-    henji.catalog.close().await;
+    henji.close().await;
     Ok(())
 }

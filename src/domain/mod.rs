@@ -18,3 +18,4 @@ pub mod sealing;
 pub mod search;
 pub mod text;
 pub mod traces;
+pub mod vocabulary;

@@ -37,6 +37,16 @@ macro_rules! vocabulary {
             }
         }
 
+        impl $crate::domain::vocabulary::Vocabulary for $name {
+            const WHAT: &'static str = stringify!($name);
+            fn as_str(self) -> &'static str {
+                <$name>::as_str(self)
+            }
+            fn parse_word(word: &str) -> Option<Self> {
+                word.parse().ok()
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
@@ -130,6 +140,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The operator at the console (`henji user add`, `export`, …): an administrator's reach,
+    /// named `henji-cli` in the audit trail.
+    pub fn console() -> Self {
+        Self {
+            id: "henji-cli".into(),
+            username: "henji-cli".into(),
+            display_name: "henji (command line)".into(),
+            department: "ADMIN".into(),
+            roles: vec![Role::Admin],
+            clearance: Classification::Secret,
+            color: "#000000".into(),
+        }
+    }
+
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::people::Role;
+use super::people::{Principal, Role};
 use super::routing::{StepMode, StepPlan};
 
 /// Who a template step goes to.
@@ -21,6 +21,13 @@ pub enum AssigneeSelector {
     /// Everyone with `role` in `department`: a department code, `document` (the document's
     /// own department) or `initiator` (the router's department).
     Role { role: Role, department: String },
+}
+
+impl AssigneeSelector {
+    /// Whether `user` is among those a `Role` selector names (within its department).
+    pub fn holds_role(user: &Principal, role: Role) -> bool {
+        user.has_role(role)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

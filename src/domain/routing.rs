@@ -411,115 +411,156 @@ impl Route {
     /// Applies an action. On a refusal nothing in `self` has changed that the caller keeps
     /// (the service drops the route and its transaction).
     pub fn act(&mut self, who: &Actor<'_>, action: Action, comment: Option<String>, now: DateTime<Utc>) -> Result<Outcome, Refusal> {
-        let at = stamp(now);
         let mut out = Outcome::default();
         match action {
             Action::Approve { to } => self.approve(who, ActionKind::Approve, to, comment, now, &mut out)?,
-            Action::Sign => {
-                if !who.is_leader {
-                    return Err(Refusal::Forbidden("only leaders sign off (签发) documents".into()));
-                }
-                if !self.signs_off {
-                    return Err(conflict("this kind of document is not signed off (签发); only outgoing documents are"));
-                }
-                if self.signed_by.is_some() {
-                    return Err(conflict("the document is already signed off"));
-                }
-                if self.status == RouteStatus::Completed {
-                    // Signing an approved document issues it.
-                    self.signed_by = Some(who.username.to_owned());
-                    self.signed_at = Some(at.clone());
-                    self.record(who.username, ActionKind::Sign, comment, &at);
-                    out.state = Some(DocumentState::Issued);
-                } else {
-                    self.approve(who, ActionKind::Sign, vec![], comment, now, &mut out)?;
-                    self.signed_by = Some(who.username.to_owned());
-                    self.signed_at = Some(at.clone());
-                    if self.status == RouteStatus::Completed {
-                        out.state = Some(DocumentState::Issued);
-                    }
-                }
-            }
-            Action::Return { step } => {
-                self.ensure_status(&[RouteStatus::Active])?;
-                let i = self.pending_task_of(who.username).ok_or_else(|| conflict("you have no pending task on this document"))?;
-                let target = step.unwrap_or(self.current - 1);
-                if target >= self.current {
-                    return Err(invalid("step", format!("return goes to an earlier step: 0 (the initiator) to {}", self.current - 1)));
-                }
-                self.handle(i, ActionKind::Return, comment, &at);
-                if target == 0 {
-                    self.restart_from(1, &at, &mut out);
-                    self.status = RouteStatus::Returned;
-                    self.current = 0;
-                    let t = self.push(0, 0, &self.initiator.clone(), TaskState::Waiting);
-                    self.set_state(t, TaskState::Pending, &at);
-                    out.notify.push(self.initiator.clone());
-                    out.state = Some(DocumentState::Returned);
-                } else {
-                    self.restart_from(target, &at, &mut out);
-                    self.enter(target, now, &mut out)?;
-                }
-            }
-            Action::Withdraw => {
-                if who.username != self.initiator {
-                    return Err(Refusal::Forbidden("only the route's initiator withdraws (撤消) it".into()));
-                }
-                self.ensure_status(&[RouteStatus::Active, RouteStatus::Returned])?;
-                for i in 0..self.tasks.len() {
-                    if self.tasks[i].state.is_live() {
-                        self.set_state(i, TaskState::Skipped, &at);
-                    }
-                }
-                self.record(who.username, ActionKind::Withdraw, comment, &at);
-                self.status = RouteStatus::Withdrawn;
-                out.state = Some(DocumentState::Withdrawn);
-            }
-            Action::Forward { to } => {
-                self.ensure_status(&[RouteStatus::Active])?;
-                let i = self.pending_task_of(who.username).ok_or_else(|| conflict("you have no pending task on this document"))?;
-                if to.is_empty() || to.len() > MAX_ASSIGNEES {
-                    return Err(invalid("to", format!("forward names 1 to {MAX_ASSIGNEES} users")));
-                }
-                if let Some(k) = to.iter().position(|u| u == who.username) {
-                    return Err(invalid(&format!("to.{k}"), "you cannot forward a task to yourself"));
-                }
-                if let Some(k) = to.iter().position(|u| self.tasks.iter().any(|t| t.step == self.current && t.state == TaskState::Pending && &t.assignee == u)) {
-                    return Err(invalid(&format!("to.{k}"), "already has a pending task at this step"));
-                }
-                let original = self.tasks[i].clone();
-                self.handle(i, ActionKind::Forward, comment, &at);
-                for user in to {
-                    let j = self.push(original.step, original.position, &user, TaskState::Waiting);
-                    self.set_state(j, TaskState::Pending, &at);
-                    self.tasks[j].on_behalf_of = Some(original.on_behalf_of.clone().unwrap_or_else(|| original.assignee.clone()));
-                    self.tasks[j].due_at = original.due_at.clone();
-                    out.notify.push(user);
-                }
-            }
-            Action::Jump { step } => {
-                if !who.is_admin {
-                    return Err(Refusal::Forbidden("only administrators jump (跳转) a document to another step".into()));
-                }
-                self.ensure_status(&[RouteStatus::Active, RouteStatus::Returned, RouteStatus::Completed])?;
-                if step == 0 || step > self.last_step() {
-                    return Err(invalid("step", format!("a step from 1 to {}", self.last_step())));
-                }
-                self.record(who.username, ActionKind::Jump, comment, &at);
-                // Steps jumped over were never reached: their placeholders are skipped, not lost.
-                for i in 0..self.tasks.len() {
-                    let t = &self.tasks[i];
-                    if t.step < step && t.state.is_live() {
-                        self.set_state(i, TaskState::Skipped, &at);
-                    }
-                }
-                self.restart_from(step, &at, &mut out);
-                self.status = RouteStatus::Active;
-                self.enter(step, now, &mut out)?;
-                out.state = Some(DocumentState::InReview);
-            }
+            Action::Sign => self.sign(who, comment, now, &mut out)?,
+            Action::Return { step } => self.send_back(who, step, comment, now, &mut out)?,
+            Action::Withdraw => self.withdraw(who, comment, &stamp(now), &mut out)?,
+            Action::Forward { to } => self.forward(who, to, comment, &stamp(now), &mut out)?,
+            Action::Jump { step } => self.jump(who, step, comment, now, &mut out)?,
         }
         Ok(out)
+    }
+
+    /// The route actions `who` may take now, in the order a page offers them. Each is tried on
+    /// a copy by the same rules as `act`; one refused only for want of an argument (`to`,
+    /// `step`) is offered, since the caller gives it when acting.
+    pub fn available_actions(&self, who: &Actor<'_>, now: DateTime<Utc>) -> Vec<ActionKind> {
+        let tries = [
+            (ActionKind::Approve, Action::Approve { to: vec![] }),
+            (ActionKind::Sign, Action::Sign),
+            (ActionKind::Return, Action::Return { step: None }),
+            (ActionKind::Forward, Action::Forward { to: vec![] }),
+            (ActionKind::Withdraw, Action::Withdraw),
+            (ActionKind::Jump, Action::Jump { step: 0 }),
+        ];
+        tries
+            .into_iter()
+            .filter(|(_, action)| matches!(self.clone().act(who, action.clone(), None, now), Ok(_) | Err(Refusal::Invalid { .. })))
+            .map(|(kind, _)| kind)
+            .collect()
+    }
+
+    /// 签发: leaders, on a document whose kind signs off; an approved one becomes issued.
+    fn sign(&mut self, who: &Actor<'_>, comment: Option<String>, now: DateTime<Utc>, out: &mut Outcome) -> Result<(), Refusal> {
+        let at = stamp(now);
+        if !who.is_leader {
+            return Err(Refusal::Forbidden("only leaders sign off (签发) documents".into()));
+        }
+        if !self.signs_off {
+            return Err(conflict("this kind of document is not signed off (签发); only outgoing documents are"));
+        }
+        if self.signed_by.is_some() {
+            return Err(conflict("the document is already signed off"));
+        }
+        if self.status == RouteStatus::Completed {
+            // Signing an approved document issues it.
+            self.signed_by = Some(who.username.to_owned());
+            self.signed_at = Some(at.clone());
+            self.record(who.username, ActionKind::Sign, comment, &at);
+            out.state = Some(DocumentState::Issued);
+        } else {
+            self.approve(who, ActionKind::Sign, vec![], comment, now, out)?;
+            self.signed_by = Some(who.username.to_owned());
+            self.signed_at = Some(at);
+            if self.status == RouteStatus::Completed {
+                out.state = Some(DocumentState::Issued);
+            }
+        }
+        Ok(())
+    }
+
+    /// 退回: to an earlier step, or (step 0) to the initiator, who resubmits with approve.
+    fn send_back(&mut self, who: &Actor<'_>, step: Option<u32>, comment: Option<String>, now: DateTime<Utc>, out: &mut Outcome) -> Result<(), Refusal> {
+        let at = stamp(now);
+        self.ensure_status(&[RouteStatus::Active])?;
+        let i = self.pending_task_of(who.username).ok_or_else(|| conflict("you have no pending task on this document"))?;
+        let target = step.unwrap_or(self.current - 1);
+        if target >= self.current {
+            return Err(invalid("step", format!("return goes to an earlier step: 0 (the initiator) to {}", self.current - 1)));
+        }
+        self.handle(i, ActionKind::Return, comment, &at);
+        if target == 0 {
+            self.restart_from(1, &at, out);
+            self.status = RouteStatus::Returned;
+            self.current = 0;
+            let t = self.push(0, 0, &self.initiator.clone(), TaskState::Waiting);
+            self.set_state(t, TaskState::Pending, &at);
+            out.notify.push(self.initiator.clone());
+            out.state = Some(DocumentState::Returned);
+        } else {
+            self.restart_from(target, &at, out);
+            self.enter(target, now, out)?;
+        }
+        Ok(())
+    }
+
+    /// 撤消: the initiator takes the document off its route; every open task is skipped.
+    fn withdraw(&mut self, who: &Actor<'_>, comment: Option<String>, at: &str, out: &mut Outcome) -> Result<(), Refusal> {
+        if who.username != self.initiator {
+            return Err(Refusal::Forbidden("only the route's initiator withdraws (撤消) it".into()));
+        }
+        self.ensure_status(&[RouteStatus::Active, RouteStatus::Returned])?;
+        for i in 0..self.tasks.len() {
+            if self.tasks[i].state.is_live() {
+                self.set_state(i, TaskState::Skipped, at);
+            }
+        }
+        self.record(who.username, ActionKind::Withdraw, comment, at);
+        self.status = RouteStatus::Withdrawn;
+        out.state = Some(DocumentState::Withdrawn);
+        Ok(())
+    }
+
+    /// 移交代理: the caller's pending task goes to `to`, on the original assignee's behalf.
+    fn forward(&mut self, who: &Actor<'_>, to: Vec<String>, comment: Option<String>, at: &str, out: &mut Outcome) -> Result<(), Refusal> {
+        self.ensure_status(&[RouteStatus::Active])?;
+        let i = self.pending_task_of(who.username).ok_or_else(|| conflict("you have no pending task on this document"))?;
+        if to.is_empty() || to.len() > MAX_ASSIGNEES {
+            return Err(invalid("to", format!("forward names 1 to {MAX_ASSIGNEES} users")));
+        }
+        if let Some(k) = to.iter().position(|u| u == who.username) {
+            return Err(invalid(&format!("to.{k}"), "you cannot forward a task to yourself"));
+        }
+        if let Some(k) = to.iter().position(|u| self.tasks.iter().any(|t| t.step == self.current && t.state == TaskState::Pending && &t.assignee == u)) {
+            return Err(invalid(&format!("to.{k}"), "already has a pending task at this step"));
+        }
+        let original = self.tasks[i].clone();
+        self.handle(i, ActionKind::Forward, comment, at);
+        for user in to {
+            let j = self.push(original.step, original.position, &user, TaskState::Waiting);
+            self.set_state(j, TaskState::Pending, at);
+            self.tasks[j].on_behalf_of = Some(original.on_behalf_of.clone().unwrap_or_else(|| original.assignee.clone()));
+            self.tasks[j].due_at = original.due_at.clone();
+            out.notify.push(user);
+        }
+        Ok(())
+    }
+
+    /// 跳转办理: administrators move the route to any step.
+    fn jump(&mut self, who: &Actor<'_>, step: u32, comment: Option<String>, now: DateTime<Utc>, out: &mut Outcome) -> Result<(), Refusal> {
+        let at = stamp(now);
+        if !who.is_admin {
+            return Err(Refusal::Forbidden("only administrators jump (跳转) a document to another step".into()));
+        }
+        self.ensure_status(&[RouteStatus::Active, RouteStatus::Returned, RouteStatus::Completed])?;
+        if step == 0 || step > self.last_step() {
+            return Err(invalid("step", format!("a step from 1 to {}", self.last_step())));
+        }
+        self.record(who.username, ActionKind::Jump, comment, &at);
+        // Steps jumped over were never reached: their placeholders are skipped, not lost.
+        for i in 0..self.tasks.len() {
+            let t = &self.tasks[i];
+            if t.step < step && t.state.is_live() {
+                self.set_state(i, TaskState::Skipped, &at);
+            }
+        }
+        self.restart_from(step, &at, out);
+        self.status = RouteStatus::Active;
+        self.enter(step, now, out)?;
+        out.state = Some(DocumentState::InReview);
+        Ok(())
     }
 
     fn ensure_status(&self, allowed: &[RouteStatus]) -> Result<(), Refusal> {
@@ -604,7 +645,6 @@ impl Route {
         }
         Ok(())
     }
-
 }
 
 #[cfg(test)]
@@ -722,6 +762,20 @@ mod tests {
 
         let (mut incoming, _) = Route::start("x", None, vec![step(StepMode::Any, &["lead1"])], false, t0()).unwrap();
         assert!(matches!(incoming.act(&user("lead1"), Action::Sign, None, t0()), Err(Refusal::Conflict(_))));
+    }
+
+    #[test]
+    fn the_actions_offered_are_those_that_would_be_taken() {
+        let mut plan = step(StepMode::Sequential, &["lead1"]);
+        plan.sign = true;
+        let (r, _) = Route::start("x", None, vec![step(StepMode::Sequential, &["a"]), plan], true, t0()).unwrap();
+        assert_eq!(r.available_actions(&user("a"), t0()), vec![ActionKind::Approve, ActionKind::Return, ActionKind::Forward]);
+        assert_eq!(r.available_actions(&user("x"), t0()), vec![ActionKind::Withdraw]);
+        assert_eq!(r.available_actions(&user("admin"), t0()), vec![ActionKind::Jump]);
+        assert!(r.available_actions(&user("lead1"), t0()).is_empty(), "not their step yet");
+        let mut r = r;
+        approve(&mut r, "a").unwrap();
+        assert_eq!(r.available_actions(&user("lead1"), t0()), vec![ActionKind::Sign, ActionKind::Return, ActionKind::Forward]);
     }
 
     #[test]

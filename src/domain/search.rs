@@ -40,6 +40,17 @@ impl SearchField {
             _ => None,
         }
     }
+
+    /// The prefix a query names it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Title => "title",
+            Self::Body => "body",
+            Self::Fields => "fields",
+            Self::Attachments => "attachments",
+            Self::Opinions => "opinions",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +76,8 @@ pub enum QueryError {
     UnknownField(String),
     #[error("`{0}` needs a word after it")]
     DanglingOperator(&'static str),
+    #[error("`{0}:` needs a word after it (letters or digits; parentheses are not part of the query language)")]
+    DanglingField(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,8 +178,13 @@ fn lex(q: &str) -> Result<Vec<Lexeme>, QueryError> {
             phrase
         } else {
             let end = (i..chars.len()).find(|&j| chars[j].is_whitespace() || chars[j] == '"').unwrap_or(chars.len());
-            let word = chars[i..end].iter().collect();
+            let word: String = chars[i..end].iter().collect();
             i = end;
+            if let Some(f) = field
+                && !word.chars().any(char::is_alphanumeric)
+            {
+                return Err(QueryError::DanglingField(f.name().to_owned()));
+            }
             word
         };
         if field.is_none() && !negated {
@@ -306,6 +324,9 @@ mod tests {
         assert_eq!(parse("colour:red").unwrap_err(), QueryError::UnknownField("colour".into()));
         assert_eq!(parse("预算 OR").unwrap_err(), QueryError::DanglingOperator("OR"));
         assert_eq!(parse("NOT").unwrap_err(), QueryError::DanglingOperator("NOT"));
+        assert_eq!(parse("title:(").unwrap_err(), QueryError::DanglingField("title".into()));
+        assert_eq!(parse("预算 body:)").unwrap_err(), QueryError::DanglingField("body".into()));
+        assert!(parse("title:(预算)").is_ok(), "a word with brackets around it is still a word");
         assert_eq!(parse(&"AND OR ".repeat(2000)).unwrap_err(), QueryError::TooLong);
         assert_eq!(parse(&"a ".repeat(100)).unwrap_err(), QueryError::TooManyTerms);
         assert!(parse(&"OR ".repeat(300)).is_err());

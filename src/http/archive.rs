@@ -5,8 +5,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use futures::{StreamExt, TryStreamExt};
-use tokio::io::AsyncWriteExt;
+use futures::TryStreamExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,8 +16,7 @@ use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, content_type};
 use crate::domain::archive::Retention;
 use crate::services::archive::{ArchiveQuery, ArchiveRecordView, ArchiveRequest};
-use crate::services::packages::Bag;
-use crate::services::{Henji, clamp_limit, now};
+use crate::services::{Henji, clamp_limit};
 
 pub fn router() -> OpenApiRouter<Henji> {
     OpenApiRouter::new()
@@ -34,15 +32,6 @@ pub fn router() -> OpenApiRouter<Henji> {
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimit(pub usize);
 
-/// A temporary file removed when dropped.
-struct TempFile(std::path::PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Restore a package made by another installation: the zip as the body. Every digest is
 /// checked before anything is written.
 #[utoipa::path(post, path = "/api/v1/archive/import", tag = "archive", security(("bearer" = [])),
@@ -53,24 +42,7 @@ async fn import_package(State(henji): State<Henji>, user: CurrentUser, Extension
     if !(ct.starts_with("application/zip") || ct.starts_with("application/x-zip-compressed") || ct.starts_with("application/octet-stream")) {
         return Err(Problem::unsupported_media_type("send the package as application/zip"));
     }
-    if !user.principal.is_admin() && !user.principal.has_role(crate::domain::people::Role::Archivist) {
-        return Err(Problem::from(crate::services::ServiceError::Forbidden("archivists and administrators import archive packages".into())));
-    }
-    let temp = TempFile(std::env::temp_dir().join(format!("henji-import-{}.zip", ulid::Ulid::new())));
-    let mut file = tokio::fs::File::create(&temp.0).await.map_err(|e| Problem::from(crate::services::ServiceError::Internal(format!("spooling the package: {e}"))))?;
-    let mut body = req.into_body().into_data_stream();
-    let mut size = 0usize;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Problem::bad_request(format!("the request body broke off: {e}")))?;
-        size += chunk.len();
-        if size > limit.0 {
-            return Err(Problem::too_large(format!("the package is larger than the configured limit of {} bytes", limit.0)));
-        }
-        file.write_all(&chunk).await.map_err(|e| Problem::from(crate::services::ServiceError::Internal(format!("spooling the package: {e}"))))?;
-    }
-    file.flush().await.map_err(|e| Problem::from(crate::services::ServiceError::Internal(format!("spooling the package: {e}"))))?;
-    drop(file);
-    let mut records = henji.import_packages(&user.principal, &temp.0).await?;
+    let mut records = henji.import_upload(&user.principal, req.into_body().into_data_stream(), limit.0).await?;
     let first = records.drain(..).next().ok_or_else(|| Problem::invalid("package", "holds no bag"))?;
     Ok((StatusCode::CREATED, Json(first)))
 }
@@ -109,8 +81,7 @@ async fn list_archive(State(henji): State<Henji>, user: CurrentUser, ApiQuery(q)
 #[utoipa::path(get, path = "/api/v1/archive/{archive_no}", tag = "archive", security(("bearer" = [])), params(("archive_no" = String, Path)),
     responses((status = 200, body = ArchiveRecordView), (status = 404, body = Problem)))]
 async fn get_record(State(henji): State<Henji>, user: CurrentUser, ApiPath(archive_no): ApiPath<String>) -> ApiResult<Json<ArchiveRecordView>> {
-    let row = henji.archive_record(&user.principal, &archive_no).await?;
-    Ok(Json(ArchiveRecordView::from_row(row, &now())?))
+    Ok(Json(henji.archive_record_view(&user.principal, &archive_no).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -128,11 +99,7 @@ pub struct PackageQuery {
 #[utoipa::path(get, path = "/api/v1/archive/{archive_no}/package", tag = "archive", security(("bearer" = [])), params(("archive_no" = String, Path), PackageQuery),
     responses((status = 200, content_type = "application/zip", body = Vec<u8>), (status = 404, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)))]
 async fn get_package(State(henji): State<Henji>, user: CurrentUser, ApiPath(archive_no): ApiPath<String>, ApiQuery(q): ApiQuery<PackageQuery>) -> ApiResult<Response> {
-    let record = henji.archive_record(&user.principal, &archive_no).await?;
-    // Checked before the first byte goes out, so a refusal is a problem document, not a
-    // broken zip.
-    let plan = henji.bag_plan(&user.principal, &record, q.transfer_key.as_deref()).await?;
-    let stream = henji.package_stream(user.principal.as_ref().clone(), vec![Bag::Planned(plan)], None);
+    let stream = henji.archive_package(&user.principal, &archive_no, q.transfer_key.as_deref()).await?;
     let mut response = Response::new(Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string()))));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));

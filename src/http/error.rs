@@ -82,6 +82,8 @@ impl From<ServiceError> for Problem {
                 Problem::invalid(field, message)
             }
             ServiceError::Unauthenticated(why) => Problem::unauthorized(why),
+            ServiceError::BadRequest(why) => Problem::bad_request(why),
+            ServiceError::TooLarge(why) => Problem::too_large(why),
             ServiceError::BadQuery(why) => Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad search query", why),
             ServiceError::Unavailable(why) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", why),
             ServiceError::Gone(why) => Problem::new(StatusCode::GONE, "destroyed", "Content destroyed", why),
@@ -89,11 +91,11 @@ impl From<ServiceError> for Problem {
                 tracing::error!(problem = %what, "integrity check failed");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", "Stored data failed an integrity check", what)
             }
-            ServiceError::Store(crate::resources::blob_store::StoreError::NotFound(path)) => {
+            ServiceError::MissingObject(path) => {
                 tracing::error!(%path, "catalog refers to a missing object");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", "Stored data failed an integrity check", "a stored object is missing; run `henji verify`")
             }
-            ServiceError::Store(e) => {
+            ServiceError::Storage(e) => {
                 tracing::error!(error = %e, "object store failed");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable", "the object store did not answer; try again")
             }

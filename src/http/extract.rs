@@ -37,6 +37,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             Ok(v)
         }
         Err(e) => {
+            // A value of the wrong shape is a 422 only in a body that is JSON at all: `[1,2`
+            // fails as "a sequence where a struct was expected" before its syntax is seen.
+            if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                return Err(Problem::bad_request(format!("malformed JSON: {}", strip_position(&syntax.to_string()))));
+            }
             let path = dotted_path(e.path());
             let inner = e.into_inner();
             match inner.classify() {

@@ -26,7 +26,7 @@ pub struct KindSummary {
 #[utoipa::path(get, path = "/api/v1/kinds", tag = "kinds", security(("bearer" = [])),
     responses((status = 200, body = Page<KindSummary>), (status = 401, body = Problem)))]
 async fn list_kinds(State(henji): State<Henji>, _user: CurrentUser) -> Json<Page<KindSummary>> {
-    let items = henji.kinds.iter().map(|k| KindSummary { kind: k.name.clone(), title: k.title.clone() }).collect();
+    let items = henji.kinds().iter().map(|k| KindSummary { kind: k.name.clone(), title: k.title.clone() }).collect();
     Json(Page { items, next_cursor: None })
 }
 
@@ -34,6 +34,6 @@ async fn list_kinds(State(henji): State<Henji>, _user: CurrentUser) -> Json<Page
 #[utoipa::path(get, path = "/api/v1/kinds/{kind}", tag = "kinds", security(("bearer" = [])), params(("kind" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
 async fn get_kind(State(henji): State<Henji>, _user: CurrentUser, ApiPath(kind): ApiPath<String>) -> ApiResult<Json<Value>> {
-    let kind = henji.kinds.get(&kind).ok_or_else(|| Problem::not_found("no such kind"))?;
+    let kind = henji.kinds().get(&kind).ok_or_else(|| Problem::not_found("no such kind"))?;
     Ok(Json(kind.schema.clone()))
 }

@@ -92,7 +92,7 @@ pub struct CreateUser {
     responses((status = 201, body = UserView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_user(State(henji): State<Henji>, user: CurrentUser, ApiJson(req): ApiJson<CreateUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
     let new = NewUser { username: req.username, display_name: req.display_name, password: req.password, department: req.department, roles: req.roles, clearance: req.clearance };
-    Ok((StatusCode::CREATED, Json(henji.create_user(Some(&user.principal), new).await?)))
+    Ok((StatusCode::CREATED, Json(henji.create_user(&user.principal, new).await?)))
 }
 
 /// Every signed-in user may list users, to choose assignees.
@@ -115,7 +115,7 @@ pub struct CreateDepartment {
 #[utoipa::path(post, path = "/api/v1/departments", tag = "people", security(("bearer" = [])), request_body = CreateDepartment,
     responses((status = 201, body = DepartmentView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_department(State(henji): State<Henji>, user: CurrentUser, ApiJson(req): ApiJson<CreateDepartment>) -> ApiResult<(StatusCode, Json<DepartmentView>)> {
-    Ok((StatusCode::CREATED, Json(henji.create_department(Some(&user.principal), &req.code, &req.name).await?)))
+    Ok((StatusCode::CREATED, Json(henji.create_department(&user.principal, &req.code, &req.name).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/departments", tag = "people", security(("bearer" = [])), params(ListQuery),

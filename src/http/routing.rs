@@ -9,10 +9,8 @@ use axum::extract::multipart::Multipart;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
-use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +19,7 @@ use super::Page;
 use super::documents::{multipart_problem, read_small_field};
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, body_rejection, content_type, is_json, parse_json};
+use crate::domain::people::Principal;
 use crate::domain::route_templates::RouteTemplate;
 use crate::services::documents::DocumentView;
 use crate::services::opinions::{OpinionView, ink_signature_matches};
@@ -179,7 +178,7 @@ async fn list_opinions(State(henji): State<Henji>, user: CurrentUser, ApiPath(id
 #[utoipa::path(get, path = "/api/v1/route-templates", tag = "routes", security(("bearer" = [])),
     responses((status = 200, body = Page<RouteTemplate>)))]
 async fn list_templates(State(henji): State<Henji>, _user: CurrentUser) -> Json<Page<RouteTemplate>> {
-    Json(Page { items: henji.templates.iter().cloned().collect(), next_cursor: None })
+    Json(Page { items: henji.route_templates().iter().cloned().collect(), next_cursor: None })
 }
 
 /// Server-sent events for the caller: `ready` once subscribed, then `task` whenever a task
@@ -188,21 +187,11 @@ async fn list_templates(State(henji): State<Henji>, _user: CurrentUser) -> Json<
 #[utoipa::path(get, path = "/api/v1/events", tag = "routes", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String)))]
 async fn events(State(henji): State<Henji>, user: CurrentUser) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let username = user.principal.username.clone();
-    let receiver = henji.notifier.subscribe();
-    let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
-    let notices = futures::stream::unfold((receiver, username), |(mut rx, me)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(n) if n.user == me => {
-                    let event = Event::default().event("task").json_data(&n).unwrap_or_else(|_| Event::default().event("resync").data("{}"));
-                    return Some((Ok(event), (rx, me)));
-                }
-                Ok(_) => continue,
-                Err(RecvError::Lagged(missed)) => return Some((Ok(Event::default().event("resync").data(json!({"missed": missed}).to_string())), (rx, me))),
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    });
-    Sse::new(futures::StreamExt::chain(ready, notices)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    sse(&henji, &user.principal)
+}
+
+/// The caller's live events as server-sent events (the API's and the web desk's).
+pub(crate) fn sse(henji: &Henji, who: &Principal) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+    let events = henji.live_events(who).map(|e| Ok(Event::default().event(e.name).data(e.data.to_string())));
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::documents::classification_of;
+use super::reading::{facts, route_access};
 use super::{Henji, ServiceError, ServiceResult, now, stamp};
 use crate::domain::archive::{self, ArchiveNumberParts, Retention};
 use crate::domain::ids::Sha256Digest;
-use crate::domain::people::{DocumentState, Principal, Role};
+use crate::domain::access;
+use crate::domain::people::{DocumentState, Principal};
 use crate::resources::catalog::archive::{self as rows, ArchiveFilter, ArchiveRow};
 use crate::resources::catalog::documents as doc_rows;
 use crate::resources::catalog::routing::set_document_state;
@@ -24,7 +25,7 @@ pub struct ArchiveRequest {
 }
 
 /// An archive record; after disposal, a tombstone with who, when and why.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ArchiveRecordView {
     pub archive_no: String,
     pub document: String,
@@ -52,7 +53,7 @@ pub struct ArchiveRecordView {
 
 impl ArchiveRecordView {
     pub fn from_row(r: ArchiveRow, now: &str) -> ServiceResult<Self> {
-        let retention = Retention::parse(&r.retention).ok_or_else(|| ServiceError::Internal(format!("archive record {}: retention {:?}", r.archive_no, r.retention)))?;
+        let retention = r.retention;
         Ok(Self {
             expired: r.expires_at.as_deref().is_some_and(|e| e <= now),
             archive_no: r.archive_no,
@@ -84,25 +85,12 @@ pub struct ArchiveQuery {
     pub limit: i64,
 }
 
-/// Who archives: clerks (who finish a document's flow), archivists and administrators.
-fn check_archiver(who: &Principal) -> ServiceResult<()> {
-    if who.is_admin() || who.has_role(Role::Clerk) || who.has_role(Role::Archivist) {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden("clerks, archivists and administrators archive documents".into()))
-    }
-}
-
-fn archivable(state: &str) -> bool {
-    [DocumentState::Registered, DocumentState::Approved, DocumentState::Issued].iter().any(|s| s.as_str() == state)
-}
-
 impl Henji {
     /// Freezes the document under the next archive number of its (fonds, year, retention,
     /// department); from now on every write to it is a 409.
     pub async fn archive_document(&self, who: &Principal, id: &str, req: ArchiveRequest) -> ServiceResult<ArchiveRecordView> {
-        let row = self.readable_document(who, id).await?;
-        check_archiver(who)?;
+        let (row, route) = self.readable_document_with_access(who, id).await?;
+        access::check_archive(who, &facts(&row, &route)).map_err(|d| ServiceError::from_denied(d, "document"))?;
         if let Some(c) = &req.category
             && (c.chars().count() > 100 || c.chars().any(char::is_control))
         {
@@ -114,15 +102,8 @@ impl Henji {
         let mut tx = self.catalog.begin_write().await?;
         // Read again inside the transaction: two archivists at once get one number, not two.
         let current = doc_rows::document(&mut tx, &row.id).await?.ok_or(ServiceError::NotFound("document"))?;
-        if current.deleted_at.is_some() {
-            return Err(ServiceError::NotFound("document"));
-        }
-        if current.state == DocumentState::Archived.as_str() {
-            return Err(ServiceError::Conflict("the document is already archived".into()));
-        }
-        if !archivable(&current.state) {
-            return Err(ServiceError::Conflict(format!("a {} document is not archived; it must be registered, approved or issued", current.state)));
-        }
+        let route = route_access(&mut tx, &current).await?;
+        access::check_archive(who, &facts(&current, &route)).map_err(|d| ServiceError::from_denied(d, "document"))?;
         let retention = req.retention;
         let item = rows::next_item(&mut tx, &settings.fonds, i64::from(year), retention.as_str(), &current.department).await?;
         let parts = ArchiveNumberParts { fonds: &settings.fonds, year, retention, department: &current.department, item };
@@ -131,7 +112,7 @@ impl Henji {
             document_id: current.id.clone(),
             fonds: settings.fonds.clone(),
             year: i64::from(year),
-            retention: retention.as_str().into(),
+            retention,
             department: current.department.clone(),
             item,
             category: req.category,
@@ -149,7 +130,7 @@ impl Henji {
             }
             other => other?,
         }
-        set_document_state(&mut tx, &current.id, DocumentState::Archived.as_str(), &at).await?;
+        set_document_state(&mut tx, &current.id, DocumentState::Archived, &at).await?;
         let detail = json!({"archive_no": record.archive_no, "retention": retention, "head_revision": record.head_revision});
         self.audit(&mut tx, &at, who, "archive.create", format!("archive/{}", record.archive_no), Some(current.id.clone()), detail).await?;
         tx.commit().await?;
@@ -172,7 +153,7 @@ impl Henji {
         let mut after = filter.after.to_owned();
         // Records the caller may not read are left out, so a page is filled from further on.
         loop {
-            let page = rows::list(&mut *self.catalog.reader().acquire().await?, &ArchiveFilter { after: &after, ..filter }).await?;
+            let page = rows::list(&mut *self.catalog.read().await?, &ArchiveFilter { after: &after, ..filter }).await?;
             let Some(last) = page.last().map(|r| r.archive_no.clone()) else { break };
             let full = page.len() as i64 == q.limit;
             for r in page {
@@ -193,7 +174,7 @@ impl Henji {
     /// gone) to its department's people and to administrators.
     async fn may_see_record(&self, who: &Principal, r: &ArchiveRow) -> ServiceResult<bool> {
         if r.disposed_at.is_some() {
-            return Ok(who.is_admin() || who.department == r.department);
+            return Ok(access::check_read_tombstone(who, &r.department).is_ok());
         }
         match self.readable_document(who, &r.document_id).await {
             Ok(_) => Ok(true),
@@ -202,11 +183,16 @@ impl Henji {
         }
     }
 
-    pub async fn archive_record(&self, who: &Principal, archive_no: &str) -> ServiceResult<ArchiveRow> {
+    /// An archive record the caller may see, as the API shows it.
+    pub async fn archive_record_view(&self, who: &Principal, archive_no: &str) -> ServiceResult<ArchiveRecordView> {
+        ArchiveRecordView::from_row(self.archive_record(who, archive_no).await?, &now())
+    }
+
+    pub(super) async fn archive_record(&self, who: &Principal, archive_no: &str) -> ServiceResult<ArchiveRow> {
         if !archive::is_archive_number(archive_no) {
             return Err(ServiceError::NotFound("archive record"));
         }
-        let r = rows::by_number(&mut *self.catalog.reader().acquire().await?, archive_no).await?.ok_or(ServiceError::NotFound("archive record"))?;
+        let r = rows::by_number(&mut *self.catalog.read().await?, archive_no).await?.ok_or(ServiceError::NotFound("archive record"))?;
         if !self.may_see_record(who, &r).await? {
             return Err(ServiceError::NotFound("archive record"));
         }
@@ -218,9 +204,7 @@ impl Henji {
     /// gone from every read and from search; the record stays as a tombstone with the archive
     /// number, the digests and the disposal's audit event.
     pub async fn dispose(&self, who: &Principal, archive_no: &str, reason: &str) -> ServiceResult<ArchiveRecordView> {
-        if !who.is_admin() {
-            return Err(ServiceError::Forbidden("only administrators dispose of archive records".into()));
-        }
+        access::check_dispose(who).map_err(|d| ServiceError::from_denied(d, "archive record"))?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 2000 {
             return Err(ServiceError::invalid("reason", "say why, in 1 to 2000 characters"));
@@ -235,8 +219,8 @@ impl Henji {
             Some(e) if e.as_str() > at.as_str() => return Err(ServiceError::Conflict(format!("its retention runs until {e}"))),
             _ => {}
         }
-        let document = doc_rows::document(&mut *self.catalog.reader().acquire().await?, &record.document_id).await?.ok_or(ServiceError::NotFound("document"))?;
-        let classification = classification_of(&document)?;
+        let document = doc_rows::document(&mut *self.catalog.read().await?, &record.document_id).await?.ok_or(ServiceError::NotFound("document"))?;
+        let classification = document.classification;
 
         let mut tx = self.catalog.begin_write().await?;
         if !rows::mark_disposed(&mut tx, archive_no, &who.username, &at, reason).await? {
@@ -261,7 +245,7 @@ impl Henji {
             }
         }
         self.destroy_data_key(who, &record.document_id, reason).await?;
-        let record = rows::by_number(&mut *self.catalog.reader().acquire().await?, archive_no).await?.ok_or(ServiceError::NotFound("archive record"))?;
+        let record = rows::by_number(&mut *self.catalog.read().await?, archive_no).await?.ok_or(ServiceError::NotFound("archive record"))?;
         ArchiveRecordView::from_row(record, &at)
     }
 }

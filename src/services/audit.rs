@@ -5,9 +5,24 @@ use serde_json::Value;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::access;
 use crate::domain::audit::{AuditEvent, ChainVerifier};
+use crate::domain::ids::DocumentId;
 use crate::domain::people::Principal;
 use crate::resources::catalog::Conn;
 use crate::resources::catalog::audit::{self as audit_log, EventFilter, NewEvent};
+
+/// `GET /api/v1/audit`: which events, from where.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Only events about this document.
+    pub document: Option<String>,
+    /// Only events by this username.
+    pub user: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// After this sequence number (the previous page's last).
+    pub after_seq: i64,
+    pub limit: i64,
+}
 
 /// The result of walking the whole chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,17 +63,33 @@ impl Henji {
         Ok(())
     }
 
-    pub async fn list_audit(&self, who: &Principal, filter: EventFilter<'_>) -> ServiceResult<Vec<AuditEvent>> {
+    pub async fn list_audit(&self, who: &Principal, q: &AuditQuery) -> ServiceResult<Vec<AuditEvent>> {
         access::check_audit_reader(who).map_err(|d| ServiceError::from_denied(d, "audit"))?;
-        Ok(audit_log::list(&mut *self.catalog.reader().acquire().await?, &filter).await?)
+        if let Some(d) = &q.document {
+            d.parse::<DocumentId>().map_err(|e| ServiceError::BadRequest(format!("document: {e}")))?;
+        }
+        let since = match &q.since {
+            Some(s) => Some(super::stamp(
+                chrono::DateTime::parse_from_rfc3339(s).map_err(|_| ServiceError::BadRequest("since must be an RFC 3339 time".into()))?.with_timezone(&chrono::Utc),
+            )),
+            None => None,
+        };
+        let filter = EventFilter { document: q.document.as_deref(), user: q.user.as_deref(), since: since.as_deref(), after_seq: q.after_seq, limit: q.limit };
+        Ok(audit_log::list(&mut *self.catalog.read().await?, &filter).await?)
+    }
+
+    /// Re-computes the hash chain (auditors and administrators).
+    pub async fn check_audit_chain(&self, who: &Principal) -> ServiceResult<ChainReport> {
+        access::check_audit_reader(who).map_err(|d| ServiceError::from_denied(d, "audit"))?;
+        self.verify_audit_chain().await
     }
 
     /// Walks the chain page by page, so memory stays flat however long the log is.
-    pub async fn verify_audit_chain(&self) -> ServiceResult<ChainReport> {
+    pub(super) async fn verify_audit_chain(&self) -> ServiceResult<ChainReport> {
         let mut verifier = ChainVerifier::default();
         let mut after = 0;
         loop {
-            let page = audit_log::chain_page(&mut *self.catalog.reader().acquire().await?, after, 1000).await?;
+            let page = audit_log::chain_page(&mut *self.catalog.read().await?, after, 1000).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             for e in &page {

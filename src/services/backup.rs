@@ -18,8 +18,11 @@ use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
 use serde::Serialize;
 
+use super::setup::{self, OpenMode, StorageConfig};
 use super::{Henji, ServiceError, ServiceResult, now};
+use crate::domain::access;
 use crate::domain::ids::Sha256Digest;
+use crate::domain::people::Principal;
 use crate::resources::blob_store::BlobStore;
 use crate::resources::catalog::documents::disposed_blobs;
 
@@ -38,6 +41,8 @@ pub struct CopyReport {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BackupReport {
+    /// Where the backup went (no credentials).
+    pub target: String,
     pub copy: CopyReport,
     /// Disposed blobs deleted from the backup.
     pub disposed_removed: u64,
@@ -92,10 +97,59 @@ pub async fn copy_objects(from: &BlobStore, to: &BlobStore) -> ServiceResult<Cop
     Ok(report)
 }
 
+/// What a restore did, and what `henji verify` found afterwards.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreReport {
+    pub source: String,
+    pub catalog_bytes: u64,
+    pub copy: CopyReport,
+    pub documents_indexed: u64,
+    /// The first bad object `verify` found, and why; `None`: clean.
+    pub first_bad: Option<(String, String)>,
+    pub seconds: f64,
+}
+
+/// A backup target or source from its URL (`file:///path`, `s3://bucket/prefix`).
+async fn store_at(url: &str, create: bool) -> ServiceResult<BlobStore> {
+    let store = BlobStore::open(url).map_err(|e| ServiceError::invalid("url", e.to_string()))?;
+    if create {
+        store.initialise().await?;
+    }
+    Ok(store)
+}
+
+/// Rebuilds an installation from the backup at `from_url` into the empty data directory of
+/// `config`: the catalog snapshot, every object, the search index; then verifies it all.
+pub async fn restore(config: &StorageConfig, from_url: &str) -> ServiceResult<RestoreReport> {
+    let started = Instant::now();
+    let source = store_at(from_url, false).await?;
+    let catalog_file = config.catalog_file().map_err(|e| ServiceError::invalid("catalog", e.to_string()))?;
+    let catalog_bytes = restore_catalog(&source, &catalog_file).await?;
+    let (henji, _) = setup::open(config, OpenMode::Existing).await.map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let copy = copy_objects(&source, &henji.blobs).await?;
+    let documents_indexed = henji.rebuild_search(true).await?;
+    let report = henji.verify().await?;
+    henji.close().await;
+    Ok(RestoreReport {
+        source: source.describe().to_owned(),
+        catalog_bytes,
+        copy,
+        documents_indexed,
+        first_bad: report.bad.first().map(|b| (b.object.clone(), b.problem.clone())),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
 impl Henji {
-    /// Backs this installation up into `target`. `scratch` is a local folder for the catalog
-    /// snapshot on its way (it is removed afterwards).
-    pub async fn backup_to(&self, target: &BlobStore, scratch: &Path) -> ServiceResult<BackupReport> {
+    /// Backs this installation up into the store at `target_url` (administrators; the console).
+    /// `scratch` is a local folder for the catalog snapshot on its way (removed afterwards).
+    pub async fn backup(&self, who: &Principal, target_url: &str, scratch: &Path) -> ServiceResult<BackupReport> {
+        access::check_admin(who).map_err(|d| ServiceError::from_denied(d, "backup"))?;
+        let target = store_at(target_url, true).await?;
+        self.backup_to(&target, scratch).await
+    }
+
+    async fn backup_to(&self, target: &BlobStore, scratch: &Path) -> ServiceResult<BackupReport> {
         let started = Instant::now();
         // The snapshot first: every object a catalog row refers to was written before the row,
         // so the objects copied after it include everything the snapshot needs.
@@ -104,7 +158,7 @@ impl Henji {
         let result = async {
             let copy = copy_objects(&self.blobs, target).await?;
             let mut disposed_removed = 0;
-            for hex in disposed_blobs(&mut *self.catalog.reader().acquire().await?).await? {
+            for hex in disposed_blobs(&mut *self.catalog.read().await?).await? {
                 if let Ok(digest) = hex.parse::<Sha256Digest>()
                     && !self.blobs.exists(&digest).await?
                     && target.exists(&digest).await?
@@ -116,7 +170,7 @@ impl Henji {
             let catalog_bytes = target.put_file(&StorePath::from(SNAPSHOT), &snapshot).await?;
             let description = serde_json::json!({"format": "henji-backup/1", "created_at": now(), "objects_copied": copy.objects_copied, "catalog_bytes": catalog_bytes});
             target.put_path(&StorePath::from(DESCRIPTION), Bytes::from(description.to_string())).await?;
-            Ok::<_, ServiceError>(BackupReport { copy, disposed_removed, catalog_bytes, seconds: 0.0 })
+            Ok::<_, ServiceError>(BackupReport { target: target.describe().to_owned(), copy, disposed_removed, catalog_bytes, seconds: 0.0 })
         }
         .await;
         let _ = tokio::fs::remove_file(&snapshot).await;
@@ -127,7 +181,7 @@ impl Henji {
 }
 
 /// Puts the backup's catalog snapshot at `catalog_file` (which must not exist yet).
-pub async fn restore_catalog(source: &BlobStore, catalog_file: &Path) -> ServiceResult<u64> {
+async fn restore_catalog(source: &BlobStore, catalog_file: &Path) -> ServiceResult<u64> {
     if catalog_file.exists() {
         return Err(ServiceError::Conflict(format!("{} exists: restore goes into an empty data directory", catalog_file.display())));
     }

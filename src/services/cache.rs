@@ -17,7 +17,7 @@ use lru::LruCache;
 use super::sealed::StoredBlobRef;
 use crate::domain::access::{DocumentFacts, RouteAccess};
 use crate::domain::ids::Sha256Digest;
-use crate::domain::people::{Classification, Principal};
+use crate::domain::people::{Classification, DocumentState, Principal};
 use crate::domain::traces::TraceSpan;
 
 /// Bodies up to this size are kept in memory, up to `BODY_BYTES` of them in all.
@@ -47,7 +47,7 @@ pub struct AccessFacts {
     pub department: String,
     pub classification: Classification,
     pub deleted: bool,
-    pub archived: bool,
+    pub state: DocumentState,
     /// Changes with every revision; `add_revision` forgets the entry.
     pub head_revision: String,
     /// Changes with every route action and distribution, which forget the entry.
@@ -56,7 +56,7 @@ pub struct AccessFacts {
 
 impl AccessFacts {
     pub fn facts(&self) -> DocumentFacts<'_> {
-        DocumentFacts { department: &self.department, classification: self.classification, deleted: self.deleted, archived: self.archived, route: &self.route }
+        DocumentFacts { department: &self.department, classification: self.classification, state: self.state, deleted: self.deleted, route: &self.route }
     }
 }
 

@@ -83,7 +83,7 @@ impl Henji {
             return Ok(DemoLoaded { users, password: demo.password, documents: 0, already: true });
         }
         for d in &demo.departments {
-            match self.create_department(None, &d.code, &d.name).await {
+            match self.create_department(&Principal::console(), &d.code, &d.name).await {
                 Ok(_) | Err(ServiceError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -97,7 +97,7 @@ impl Henji {
                 roles: u.roles.clone(),
                 clearance: u.clearance,
             };
-            match self.create_user(None, new).await {
+            match self.create_user(&Principal::console(), new).await {
                 Ok(_) | Err(ServiceError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -147,7 +147,7 @@ impl Henji {
     }
 
     async fn demo_user(&self, username: &str) -> ServiceResult<Principal> {
-        let row = user_by_username(&mut *self.catalog.reader().acquire().await?, username).await?;
+        let row = user_by_username(&mut *self.catalog.read().await?, username).await?;
         principal_from_row(row.ok_or_else(|| ServiceError::Internal(format!("demo user {username} is missing")))?)
     }
 }

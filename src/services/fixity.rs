@@ -7,7 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::verify::BadObject;
-use super::{Henji, ServiceResult, now};
+use super::{Henji, ServiceError, ServiceResult, now};
+use crate::domain::access;
+use crate::domain::people::Principal;
 use crate::resources::catalog::fixity as rows;
 pub use crate::resources::catalog::fixity::FixityRow;
 
@@ -43,9 +45,15 @@ pub fn parse_interval(text: &str) -> Result<Option<Duration>, String> {
 }
 
 impl Henji {
+    /// A fixity check now, on an administrator's request (`trigger`: `api`, `web` or `cli`).
+    pub async fn run_fixity(&self, who: &Principal, trigger: &str) -> ServiceResult<FixityRun> {
+        access::check_admin(who).map_err(|d| ServiceError::from_denied(d, "fixity"))?;
+        self.fixity_check(trigger).await
+    }
+
     /// Re-hashes every blob, re-derives every manifest id and checks the catalog against them
     /// (what `henji verify` does), and records the result.
-    pub async fn run_fixity(&self, trigger: &str) -> ServiceResult<FixityRun> {
+    async fn fixity_check(&self, trigger: &str) -> ServiceResult<FixityRun> {
         let started_at = now();
         let report = self.verify().await?;
         let run = FixityRun {
@@ -87,15 +95,17 @@ impl Henji {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                if let Err(e) = henji.run_fixity("schedule").await {
+                if let Err(e) = henji.fixity_check("schedule").await {
                     tracing::warn!(error = %e, "scheduled fixity check failed");
                 }
             }
         });
     }
 
-    pub async fn fixity_runs(&self, limit: i64) -> ServiceResult<Vec<rows::FixityRow>> {
-        Ok(rows::recent(&mut *self.catalog.reader().acquire().await?, limit).await?)
+    /// The recorded checks, newest first (administrators).
+    pub async fn fixity_runs(&self, who: &Principal, limit: i64) -> ServiceResult<Vec<rows::FixityRow>> {
+        access::check_admin(who).map_err(|d| ServiceError::from_denied(d, "fixity"))?;
+        Ok(rows::recent(&mut *self.catalog.read().await?, limit).await?)
     }
 }
 

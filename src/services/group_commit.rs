@@ -9,7 +9,7 @@ use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ServiceError, ServiceResult};
-use crate::resources::catalog::{Catalog, Conn};
+use crate::resources::catalog::{self, Catalog, Conn};
 
 /// One unit of catalog work, run against the shared transaction.
 pub type Work = Box<dyn for<'c> FnOnce(&'c mut Conn) -> Pin<Box<dyn Future<Output = ServiceResult<()>> + Send + 'c>> + Send>;
@@ -75,15 +75,14 @@ async fn commit_batch(catalog: &Catalog, batch: Vec<Job>) -> Vec<(oneshot::Sende
 }
 
 async fn run_job(conn: &mut Conn, work: Work) -> ServiceResult<()> {
-    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    catalog::savepoint(conn).await?;
     match work(conn).await {
         Ok(()) => {
-            sqlx::query("RELEASE SAVEPOINT job").execute(&mut *conn).await?;
+            catalog::release_savepoint(conn).await?;
             Ok(())
         }
         Err(e) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT job").execute(&mut *conn).await?;
-            sqlx::query("RELEASE SAVEPOINT job").execute(&mut *conn).await?;
+            catalog::rollback_savepoint(conn).await?;
             Err(e)
         }
     }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Henji, ServiceError, ServiceResult, now};
+use crate::domain::access;
 use crate::domain::people::Principal;
 use crate::domain::sealing::{self, Place, SecretKey};
 use crate::resources::catalog::keys::{self as rows, DataKeyRow};
@@ -124,7 +125,7 @@ pub enum KeyCheckError {
 
 /// Checks `keyring` against what the catalog knows, reading only.
 pub async fn check_keyring(catalog: &Catalog, keyring: Option<&Keyring>) -> Result<(), KeyCheckError> {
-    let mut conn = catalog.reader().acquire().await?;
+    let mut conn = catalog.read().await?;
     let checks = rows::key_checks(&mut conn).await?;
     let in_use: Vec<String> = rows::keys_per_kek(&mut conn).await?.into_iter().map(|(k, _)| k).collect();
     let Some(ring) = keyring else {
@@ -188,7 +189,7 @@ impl Henji {
         if let Some(key) = self.keys.cached(owner) {
             return Ok(key);
         }
-        let row = rows::data_key(&mut *self.catalog.reader().acquire().await?, owner).await?.ok_or_else(|| ServiceError::Integrity(format!("{owner} has sealed content but no data key")))?;
+        let row = rows::data_key(&mut *self.catalog.read().await?, owner).await?.ok_or_else(|| ServiceError::Integrity(format!("{owner} has sealed content but no data key")))?;
         if row.destroyed_at.is_some() {
             return Err(ServiceError::Gone(format!("the sealed content of {owner} was destroyed (its data key was shredded at {})", row.destroyed_at.unwrap_or_default())));
         }
@@ -205,7 +206,7 @@ impl Henji {
 
     /// The data key of `owner`, created (and stored at once) if it has none yet.
     pub async fn ensure_data_key(&self, owner: &str) -> ServiceResult<Arc<SecretKey>> {
-        if self.keys.cached(owner).is_some() || rows::data_key(&mut *self.catalog.reader().acquire().await?, owner).await?.is_some() {
+        if self.keys.cached(owner).is_some() || rows::data_key(&mut *self.catalog.read().await?, owner).await?.is_some() {
             return self.data_key(owner).await;
         }
         let (key, row) = self.keys.new_data_key(owner)?;
@@ -247,10 +248,11 @@ impl Henji {
     /// `henji keys rotate`: a new key-encryption key (added to the key file, or the last one of
     /// `HENJI_KEYS`) re-wraps every live data key. Content is not touched. Safe to run again
     /// after an interruption: it picks up the keys not yet re-wrapped.
-    pub async fn rotate_keys(&self, add_key: bool) -> ServiceResult<RotationReport> {
+    pub async fn rotate_keys(&self, who: &Principal, add_key: bool) -> ServiceResult<RotationReport> {
+        access::check_admin(who).map_err(|d| ServiceError::from_denied(d, "keys"))?;
         let new_kek = {
             let mut guard = self.keys.keyring.write().map_err(|_| ServiceError::Internal("keyring lock poisoned".into()))?;
-            let ring = guard.as_mut().ok_or_else(|| ServiceError::Unavailable("no keys were given".into()))?;
+            let ring = guard.as_mut().ok_or_else(|| ServiceError::Unavailable("no keys were found (HENJI_KEYS, HENJI_KEY_FILE or <data-dir>/keys/master.key)".into()))?;
             if add_key {
                 ring.add_to_file().map_err(|e| ServiceError::Unavailable(e.to_string()))?
             } else {
@@ -264,7 +266,7 @@ impl Henji {
         let mut report = RotationReport { new_kek: new_kek.clone(), rewrapped: 0 };
         let mut after = String::new();
         loop {
-            let batch = rows::keys_not_under(&mut *self.catalog.reader().acquire().await?, &new_kek, &after, ROTATION_BATCH).await?;
+            let batch = rows::keys_not_under(&mut *self.catalog.read().await?, &new_kek, &after, ROTATION_BATCH).await?;
             let Some(last) = batch.last() else { break };
             after = last.owner.clone();
             let mut rewrapped = Vec::with_capacity(batch.len());
@@ -286,14 +288,16 @@ impl Henji {
         }
         let at = now();
         let mut tx = self.catalog.begin_write().await?;
-        self.audit_as(&mut tx, &at, None, "keys.rotate", format!("kek/{new_kek}"), None, json!({"rewrapped": report.rewrapped})).await?;
+        self.audit(&mut tx, &at, who, "keys.rotate", format!("kek/{new_kek}"), None, json!({"rewrapped": report.rewrapped})).await?;
         tx.commit().await?;
         Ok(report)
     }
 
     /// `henji keys status`: which key-encryption key wraps how many data keys.
-    pub async fn key_status(&self) -> ServiceResult<Vec<KekStatus>> {
-        let counts = rows::keys_per_kek(&mut *self.catalog.reader().acquire().await?).await?;
+    /// Which key-encryption key wraps how many data keys, and which is active (administrators).
+    pub async fn key_status(&self, who: &Principal) -> ServiceResult<Vec<KekStatus>> {
+        access::check_admin(who).map_err(|d| ServiceError::from_denied(d, "keys"))?;
+        let counts = rows::keys_per_kek(&mut *self.catalog.read().await?).await?;
         let guard = self.keys.keyring.read().map_err(|_| ServiceError::Internal("keyring lock poisoned".into()))?;
         let ring = guard.as_ref();
         let active = ring.map(|r| r.active().0.to_owned());
@@ -314,6 +318,7 @@ impl Henji {
     /// Crypto-shredding: destroys a document's data key, so its sealed content (body,
     /// attachments, sensitive fields) can never be opened again. Used by archive disposal.
     pub async fn destroy_data_key(&self, who: &Principal, document: &str, reason: &str) -> ServiceResult<bool> {
+        access::check_dispose(who).map_err(|d| ServiceError::from_denied(d, "data key"))?;
         let at = now();
         let mut tx = self.catalog.begin_write().await?;
         let destroyed = rows::destroy(&mut tx, document, &at).await?;

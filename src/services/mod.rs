@@ -1,6 +1,10 @@
-//! Services: the use cases (register a document, add a revision, sign in, verify the store) that
-//! combine the domain rules with the object store and the catalog. Each returns a
-//! `ServiceError`, which the access layer turns into a problem document or an exit code.
+//! Services: the use cases (register a document, add a revision, act on a route, archive,
+//! search, verify the store) that combine the domain rules with the resources: the object
+//! store, the catalog, the search index and the keyring. They are the only way in for the
+//! access layers (API, web pages, command line): every method that acts on someone's behalf
+//! takes the `Principal` and asks `domain::access` before it acts. Each returns a
+//! `ServiceError`, which the access layer turns into a problem document, a page or an exit
+//! code.
 
 use std::sync::Arc;
 
@@ -19,12 +23,16 @@ pub mod cache;
 pub mod demo;
 pub mod documents;
 pub mod events;
+pub mod export;
 pub mod fixity;
 pub mod group_commit;
+pub mod health;
 pub mod import;
 pub mod keys;
 pub mod opinions;
+pub mod package_format;
 pub mod packages;
+pub mod reading;
 pub mod people;
 pub mod routing;
 pub mod sealed;
@@ -50,10 +58,20 @@ pub enum ServiceError {
     Unauthenticated(&'static str),
     #[error("stored data failed an integrity check: {0}")]
     Integrity(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The catalog names an object the store does not have (`henji verify` finds which).
+    #[error("object {0} is missing from the store")]
+    MissingObject(String),
+    /// The object store did not answer or failed.
+    #[error("{0}")]
+    Storage(String),
     #[error("catalog: {0}")]
     Catalog(#[from] sqlx::Error),
+    /// A body larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A request parameter that is malformed (not a value of the wrong kind: that is `Invalid`).
+    #[error("{0}")]
+    BadRequest(String),
     /// A search query that cannot be understood.
     #[error("{0}")]
     BadQuery(String),
@@ -78,6 +96,7 @@ impl ServiceError {
         match d {
             Denied::Hidden => Self::NotFound(what),
             Denied::Forbidden(why) => Self::Forbidden(why.to_owned()),
+            Denied::Conflict(why) => Self::Conflict(why),
         }
     }
 }
@@ -130,20 +149,59 @@ impl Henji {
     }
 }
 
-/// What a `Henji` shares.
+/// What a `Henji` shares: the resources, private to the services.
 #[derive(Clone, Debug)]
 pub struct Shared {
-    pub catalog: Catalog,
-    pub blobs: BlobStore,
-    pub kinds: Arc<KindRegistry>,
-    pub metrics: Arc<Metrics>,
-    pub caches: Arc<cache::Caches>,
-    pub committer: group_commit::GroupCommitter,
-    pub settings: ServiceSettings,
-    pub search: Arc<search::SearchEngine>,
-    pub keys: Arc<keys::KeyService>,
-    pub templates: Arc<crate::domain::route_templates::TemplateRegistry>,
-    pub notifier: Arc<events::Notifier>,
+    catalog: Catalog,
+    blobs: BlobStore,
+    kinds: Arc<KindRegistry>,
+    metrics: Arc<Metrics>,
+    caches: Arc<cache::Caches>,
+    committer: group_commit::GroupCommitter,
+    settings: ServiceSettings,
+    search: Arc<search::SearchEngine>,
+    keys: Arc<keys::KeyService>,
+    templates: Arc<crate::domain::route_templates::TemplateRegistry>,
+    notifier: Arc<events::Notifier>,
+}
+
+impl Henji {
+    /// The document kinds (JSON Schemas) this installation knows.
+    pub fn kinds(&self) -> &KindRegistry {
+        &self.kinds
+    }
+
+    /// The route templates (`schemas/routes/`).
+    pub fn route_templates(&self) -> &crate::domain::route_templates::TemplateRegistry {
+        &self.templates
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.settings
+    }
+
+    /// Where the objects are kept, for the log and the console (no credentials).
+    pub fn store_description(&self) -> &str {
+        self.blobs.describe()
+    }
+
+    /// Waits for catalog work in flight and closes the catalog.
+    pub async fn close(&self) {
+        self.catalog.close().await;
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(path) => ServiceError::MissingObject(path),
+            other => ServiceError::Storage(other.to_string()),
+        }
+    }
 }
 
 /// Times are stored as RFC 3339 UTC with milliseconds, so they sort as text.

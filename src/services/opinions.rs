@@ -4,17 +4,17 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::documents::{classification_of, facts};
+use super::reading::{facts, route_access};
 use super::routing::check_comment;
 use super::uploads::{Upload, UploadSealing, UploadedFile};
 use super::{Henji, ServiceError, ServiceResult, now};
 use crate::domain::access;
 use crate::domain::ids::DocumentId;
-use crate::domain::people::{DocumentState, Principal};
+use crate::domain::people::Principal;
 use crate::domain::sealing::{self, Place, SecretKey};
 use crate::resources::catalog::documents::{self as doc_rows, DocumentRow, NewBlobReference};
 use crate::resources::catalog::routing::{self as rows, OpinionRow};
@@ -26,7 +26,7 @@ pub const MAX_INK_BYTES: u64 = 20 * 1024 * 1024;
 /// Sealed ink and opinion text bind this in place of a revision.
 pub(super) const OPINION_BASE: &str = "opinion";
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct OpinionView {
     pub id: String,
     pub author: String,
@@ -70,11 +70,8 @@ pub(super) fn seal_opinion_text(key: &SecretKey, document: &str, opinion: &str, 
 impl Henji {
     pub async fn prepare_opinion(&self, who: &Principal, id: &str) -> ServiceResult<PreparedOpinion> {
         let (row, route) = self.readable_document_with_access(who, id).await?;
-        access::check_opinion(who, &facts(&row, &route)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
-        if row.state == DocumentState::Archived.as_str() || row.state == DocumentState::Withdrawn.as_str() {
-            return Err(ServiceError::Conflict(format!("the document is {}; opinions are closed", row.state)));
-        }
-        let sealing = if classification_of(&row)?.is_classified() {
+        access::check_opinion(who, &facts(&row, &route)).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        let sealing = if row.classification.is_classified() {
             Some(UploadSealing { key: self.ensure_data_key(&row.id).await?, document: row.id.clone(), base: OPINION_BASE.into() })
         } else {
             None
@@ -128,12 +125,8 @@ impl Henji {
         };
         let mut tx = self.catalog.begin_write().await?;
         let current = doc_rows::document(&mut tx, &doc.id).await?.ok_or(ServiceError::NotFound("document"))?;
-        if current.deleted_at.is_some() {
-            return Err(ServiceError::NotFound("document"));
-        }
-        if current.state == DocumentState::Archived.as_str() || current.state == DocumentState::Withdrawn.as_str() {
-            return Err(ServiceError::Conflict(format!("the document is {}; opinions are closed", current.state)));
-        }
+        let route = route_access(&mut tx, &current).await?;
+        access::check_opinion(who, &facts(&current, &route)).map_err(|d| ServiceError::from_denied(d, "document"))?;
         rows::insert_opinion(&mut tx, &row).await?;
         if let Some(file) = &ink {
             let digest = file.blob.digest.to_hex();
@@ -163,7 +156,7 @@ impl Henji {
     /// Opinions oldest first, opened for the caller (a read of a classified one is audited).
     pub async fn list_opinions(&self, who: &Principal, id: &str, after: &str, limit: i64) -> ServiceResult<Vec<OpinionView>> {
         let row = self.readable_document(who, id).await?;
-        let found = rows::opinions(&mut *self.catalog.reader().acquire().await?, &row.id, after, limit).await?;
+        let found = rows::opinions(&mut *self.catalog.read().await?, &row.id, after, limit).await?;
         let opened = self.open_opinions(&row.id, found).await?;
         if found_sealed(&opened) {
             self.audit_classified_read(who, &row, "opinions.read", format!("document/{}/opinions", row.id)).await?;
@@ -209,7 +202,7 @@ impl Henji {
         let mut after = String::new();
         let mut out = String::new();
         loop {
-            let found = rows::opinions(&mut *self.catalog.reader().acquire().await?, document, &after, 500).await?;
+            let found = rows::opinions(&mut *self.catalog.read().await?, document, &after, 500).await?;
             let Some(last) = found.last().map(|o| o.id.clone()) else { break };
             for (_, text) in self.open_opinions(document, found).await? {
                 if let Some(t) = text {

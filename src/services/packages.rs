@@ -12,14 +12,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, ZipWriter};
 
 use super::archive::ArchiveRecordView;
+use super::package_format::{PACKAGE_FORMAT, PackageAttachment, PackageMetadata, PackageOpinion, PackageRevision, PackageSealing, PackageTrail, SEALING_FILE, SEALING_FORMAT, SealedFile};
 use super::sealed::StoredBlobRef;
 use super::traces::{TraceOutput, TraceStart};
 use super::{Henji, ServiceError, ServiceResult, now};
@@ -39,39 +38,6 @@ const CHUNK: usize = 256 * 1024;
 const IN_FLIGHT: usize = 8;
 /// Handwriting images are read whole (they are at most this big).
 const MAX_INK: u64 = 32 * 1024 * 1024;
-/// The package format, in `metadata.json`.
-pub const PACKAGE_FORMAT: &str = "henji-archive-package/1";
-/// The tag file that carries what sealed content needs to move (see `PackageSealing`).
-pub const SEALING_FILE: &str = "henji-sealing.json";
-pub const SEALING_FORMAT: &str = "henji-sealing/1";
-
-/// `henji-sealing.json`, in the bag of a record with sealed content (a classified document's
-/// files, sensitive fields, sealed opinions). The manifests name sealed files by the digest of
-/// their sealed bytes, and a revision id covers its manifest, so another installation keeps the
-/// ids only by sealing the plaintext of the payload again to exactly those bytes. For that it
-/// needs the document's data key (here wrapped by a key-encryption key it must hold too, never
-/// in the clear) and each file's nonce prefix (its sealed header: random, not secret).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PackageSealing {
-    pub format: String,
-    pub document: String,
-    /// The key-encryption key that wraps `wrapped_data_key`.
-    pub kek: String,
-    pub wrapped_data_key: String,
-    pub files: Vec<SealedFile>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SealedFile {
-    /// Below the bag's folder, e.g. `data/attachments/附件一.pdf`; holds the plaintext.
-    pub path: String,
-    pub sealed_sha256: String,
-    pub role: String,
-    pub base: String,
-    /// The first bytes of the sealed blob, hex.
-    pub header: String,
-}
-
 /// Where a payload file's bytes come from.
 pub enum EntrySource {
     Bytes(Bytes),
@@ -296,21 +262,64 @@ impl Henji {
     /// What the bag of an archive record holds, for a caller who may read it. A record with
     /// sealed content carries its data key wrapped by `transfer_kek` (a key of this keyring that
     /// the receiving installation holds too), or else by the key that wraps it here.
-    pub async fn bag_plan(&self, who: &Principal, record: &ArchiveRow, transfer_kek: Option<&str>) -> ServiceResult<BagPlan> {
+    pub(super) async fn bag_plan(&self, who: &Principal, record: &ArchiveRow, transfer_kek: Option<&str>) -> ServiceResult<BagPlan> {
         if record.disposed_at.is_some() {
             return Err(ServiceError::Gone(format!("archive record {} was disposed of; its content is gone for good", record.archive_no)));
         }
-        let doc_id: DocumentId = record.document_id.parse().map_err(|_| ServiceError::Internal(format!("archive record {}: document id", record.archive_no)))?;
         let document = self.get_document(who, &record.document_id).await?;
         let mut entries = Vec::new();
-        let mut revisions_meta = Vec::new();
+        let (revisions, attachments) = self.revision_entries(record, &mut entries).await?;
+
+        let traces = self.render_trace(who, &record.document_id, TraceOutput::Html, Some(TraceStart::Empty), None).await?;
+        entries.push(BagEntry { path: "data/traces.html".into(), source: EntrySource::Bytes(traces.bytes) });
+        let (opinions, inks_sealed) = self.opinion_entries(who, &record.document_id, document.classification.is_classified(), &mut entries).await?;
+        entries.push(BagEntry { path: "data/opinions.json".into(), source: EntrySource::Bytes(json_bytes(&opinions)?) });
+        let route = match self.get_route(who, &record.document_id).await {
+            Ok(r) => Some(r),
+            Err(ServiceError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let trail = PackageTrail { route, trail: self.trail(who, &record.document_id).await? };
+        entries.push(BagEntry { path: "data/trail.json".into(), source: EntrySource::Bytes(json_bytes(&trail)?) });
+
+        let classification = document.classification;
+        let metadata = PackageMetadata {
+            format: PACKAGE_FORMAT.into(),
+            archive: ArchiveRecordView::from_row(record.clone(), &now())?,
+            document,
+            body: revisions.last().and_then(|r| r.body.clone()),
+            revisions,
+            attachments,
+            traces: "data/traces.html".into(),
+            opinions: "data/opinions.json".into(),
+            trail: "data/trail.json".into(),
+        };
+        entries.push(BagEntry { path: "data/metadata.json".into(), source: EntrySource::Bytes(json_bytes(&metadata)?) });
+        let sealed_blobs = entries.iter().filter_map(|e| match &e.source {
+            EntrySource::Blob { blob, .. } if blob.sealed.is_some() => Some((e.path.clone(), blob.clone())),
+            _ => None,
+        });
+        let sealed_blobs: Vec<(String, StoredBlobRef)> = sealed_blobs.chain(inks_sealed).collect();
+        let tags = match self.package_sealing(&record.document_id, sealed_blobs, transfer_kek).await? {
+            Some(sealing) => vec![(SEALING_FILE.to_owned(), json_bytes(&sealing)?)],
+            None => Vec::new(),
+        };
+        self.audit_if_classified(who, &record.document_id, classification, "package.read", || format!("archive/{}", record.archive_no)).await?;
+        Ok(BagPlan { archive_no: record.archive_no.clone(), document: record.document_id.clone(), entries, tags })
+    }
+
+    /// Every revision's manifest (checked against its id), each distinct body, and each
+    /// attachment once under its own name.
+    async fn revision_entries(&self, record: &ArchiveRow, entries: &mut Vec<BagEntry>) -> ServiceResult<(Vec<PackageRevision>, Vec<PackageAttachment>)> {
+        let doc_id: DocumentId = record.document_id.parse().map_err(|_| ServiceError::Internal(format!("archive record {}: document id", record.archive_no)))?;
+        let mut revisions = Vec::new();
+        let mut attachments = Vec::new();
         let mut bodies_seen = std::collections::BTreeMap::new();
         let mut attachments_seen = std::collections::BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();
-        let mut attachments_meta = Vec::new();
         let mut after = 0;
         loop {
-            let rows = doc_rows::revisions(&mut *self.catalog.reader().acquire().await?, &record.document_id, after, 500).await?;
+            let rows = doc_rows::revisions(&mut *self.catalog.read().await?, &record.document_id, after, 500).await?;
             let Some(last) = rows.last().map(|r| r.seq) else { break };
             for row in rows {
                 let rev: RevisionId = row.id.parse().map_err(|_| ServiceError::Internal(format!("revision id {:?}", row.id)))?;
@@ -340,28 +349,36 @@ impl Henji {
                     attachments_seen.insert(a.sha256, path.clone());
                     let blob = StoredBlobRef::new(a.sha256, BlobRole::Attachment, a.sealed_base.as_deref());
                     entries.push(BagEntry { path: path.clone(), source: EntrySource::Blob { blob, size: a.size } });
-                    attachments_meta.push(json!({"name": a.name, "media_type": a.media_type, "size": a.size, "stored_sha256": a.sha256.to_hex(), "path": path, "first_revision": rev.to_string()}));
+                    attachments.push(PackageAttachment { name: a.name.clone(), media_type: a.media_type.clone(), size: a.size, stored_sha256: a.sha256.to_hex(), path, first_revision: rev.to_string() });
                 }
-                revisions_meta.push(json!({
-                    "seq": row.seq, "id": rev.to_string(), "parent": row.parent, "author": row.author, "created_at": row.created_at,
-                    "note": row.note, "manifest": manifest_path, "body": body_path,
-                    "attachments": manifest.attachments.iter().map(|a| attachments_seen.get(&a.sha256).cloned()).collect::<Vec<_>>(),
-                }));
+                revisions.push(PackageRevision {
+                    seq: row.seq,
+                    id: rev.to_string(),
+                    parent: row.parent,
+                    author: row.author,
+                    created_at: row.created_at,
+                    note: row.note,
+                    manifest: manifest_path,
+                    body: body_path,
+                    attachments: manifest.attachments.iter().map(|a| attachments_seen.get(&a.sha256).cloned()).collect(),
+                });
             }
             after = last;
         }
+        Ok((revisions, attachments))
+    }
 
-        let traces = self.render_trace(who, &record.document_id, TraceOutput::Html, Some(TraceStart::Empty), None).await?;
-        entries.push(BagEntry { path: "data/traces.html".into(), source: EntrySource::Bytes(traces.bytes) });
-
+    /// The opinions, each handwriting image as uploaded beside them; returns the opinions and
+    /// the images that are sealed at rest (for the sealing record).
+    async fn opinion_entries(&self, who: &Principal, document: &str, classified: bool, entries: &mut Vec<BagEntry>) -> ServiceResult<(Vec<PackageOpinion>, Vec<(String, StoredBlobRef)>)> {
         let mut opinions = Vec::new();
         let mut inks_sealed = Vec::new();
         let mut cursor = String::new();
         loop {
-            let page = self.list_opinions(who, &record.document_id, &cursor, 500).await?;
+            let page = self.list_opinions(who, document, &cursor, 500).await?;
             let Some(last) = page.last().map(|o| o.id.clone()) else { break };
             for o in page {
-                let mut v = serde_json::to_value(&o).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let mut ink_path = None;
                 if let (Some(sha), Some(media)) = (&o.ink_sha256, &o.ink_media_type) {
                     let ext = match media.as_str() {
                         "image/png" => "png",
@@ -370,59 +387,25 @@ impl Henji {
                     };
                     let path = format!("data/opinions/{}.{ext}", o.id);
                     let digest = sha.parse().map_err(|_| ServiceError::Internal(format!("opinion {}: ink digest", o.id)))?;
-                    let sealed = document.classification.is_classified().then_some(OPINION_BASE);
-                    let blob = StoredBlobRef::new(digest, BlobRole::Attachment, sealed);
-                    let bytes = self.small_blob(Some(&who.username), &record.document_id, &blob, MAX_INK).await?.ok_or_else(|| ServiceError::Internal(format!("opinion {}: ink too large", o.id)))?;
+                    let blob = StoredBlobRef::new(digest, BlobRole::Attachment, classified.then_some(OPINION_BASE));
+                    let bytes = self.small_blob(Some(&who.username), document, &blob, MAX_INK).await?.ok_or_else(|| ServiceError::Internal(format!("opinion {}: ink too large", o.id)))?;
                     if blob.sealed.is_some() {
                         inks_sealed.push((path.clone(), blob));
                     }
                     entries.push(BagEntry { path: path.clone(), source: EntrySource::Bytes(bytes) });
-                    v["ink_path"] = Value::String(path);
+                    ink_path = Some(path);
                 }
-                opinions.push(v);
+                opinions.push(PackageOpinion { opinion: o, ink_path });
             }
             cursor = last;
         }
-        entries.push(BagEntry { path: "data/opinions.json".into(), source: EntrySource::Bytes(json_bytes(&opinions)?) });
-
-        let route = match self.get_route(who, &record.document_id).await {
-            Ok(r) => Some(r),
-            Err(ServiceError::NotFound(_)) => None,
-            Err(e) => return Err(e),
-        };
-        let trail = self.trail(who, &record.document_id).await?;
-        entries.push(BagEntry { path: "data/trail.json".into(), source: EntrySource::Bytes(json_bytes(&json!({"route": route, "trail": trail}))?) });
-
-        let head_body = revisions_meta.last().and_then(|r| r["body"].as_str().map(str::to_owned));
-        let metadata = json!({
-            "format": PACKAGE_FORMAT,
-            "archive": ArchiveRecordView::from_row(record.clone(), &now())?,
-            "document": document,
-            "body": head_body,
-            "revisions": revisions_meta,
-            "attachments": attachments_meta,
-            "traces": "data/traces.html",
-            "opinions": "data/opinions.json",
-            "trail": "data/trail.json",
-        });
-        entries.push(BagEntry { path: "data/metadata.json".into(), source: EntrySource::Bytes(json_bytes(&metadata)?) });
-        let sealed_blobs = entries.iter().filter_map(|e| match &e.source {
-            EntrySource::Blob { blob, .. } if blob.sealed.is_some() => Some((e.path.clone(), blob.clone())),
-            _ => None,
-        });
-        let sealed_blobs: Vec<(String, StoredBlobRef)> = sealed_blobs.chain(inks_sealed).collect();
-        let tags = match self.package_sealing(&record.document_id, sealed_blobs, transfer_kek).await? {
-            Some(sealing) => vec![(SEALING_FILE.to_owned(), json_bytes(&sealing)?)],
-            None => Vec::new(),
-        };
-        self.audit_if_classified(who, &record.document_id, document.classification, "package.read", || format!("archive/{}", record.archive_no)).await?;
-        Ok(BagPlan { archive_no: record.archive_no.clone(), document: record.document_id.clone(), entries, tags })
+        Ok((opinions, inks_sealed))
     }
 
     /// What another installation needs to take in this document's sealed content; `None` when
     /// it has none (no data key).
     async fn package_sealing(&self, document: &str, sealed_blobs: Vec<(String, StoredBlobRef)>, transfer_kek: Option<&str>) -> ServiceResult<Option<PackageSealing>> {
-        let Some(row) = key_rows::data_key(&mut *self.catalog.reader().acquire().await?, document).await? else { return Ok(None) };
+        let Some(row) = key_rows::data_key(&mut *self.catalog.read().await?, document).await? else { return Ok(None) };
         let row = match transfer_kek {
             Some(kek) if kek != row.kek_id => self.keys.wrap(document, &*self.data_key(document).await?, Some(kek))?,
             // Checks the key is live (not shredded) and opens, before it is handed on as stored.

@@ -85,8 +85,8 @@ pub fn principal_from_row(row: UserRow) -> ServiceResult<Principal> {
         .filter(|r| !r.is_empty())
         .map(|r| r.parse::<Role>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServiceError::Internal(format!("user {}: {e}", row.username)))?;
-    let clearance = row.clearance.parse().map_err(|e| ServiceError::Internal(format!("user {}: {e}", row.username)))?;
+        .map_err(|e| ServiceError::Integrity(format!("user {}: {e}", row.username)))?;
+    let clearance = row.clearance;
     Ok(Principal {
         id: row.id,
         username: row.username,
@@ -131,7 +131,7 @@ fn token_digest(token: &str) -> String {
 impl Henji {
     /// Signs in; returns the bearer token (shown once; only its digest is stored) and the user.
     pub async fn login(&self, username: &str, password: &str) -> ServiceResult<(String, UserView)> {
-        let row = rows::user_by_username(&mut *self.catalog.reader().acquire().await?, username).await?;
+        let row = rows::user_by_username(&mut *self.catalog.read().await?, username).await?;
         let stored = match &row {
             Some(r) => r.password_hash.clone(),
             None => DUMMY_HASH.get_or_try_init(|| hash_password("not a password".into())).await?.clone(),
@@ -186,7 +186,7 @@ impl Henji {
             return Ok(p);
         }
         let generation = self.caches.session_generation();
-        let row = rows::user_by_session(&mut *self.catalog.reader().acquire().await?, &digest, &at).await?;
+        let row = rows::user_by_session(&mut *self.catalog.read().await?, &digest, &at).await?;
         match row {
             Some(r) => {
                 let principal = Arc::new(principal_from_row(r.user)?);
@@ -208,7 +208,7 @@ impl Henji {
     }
 
     pub async fn update_profile(&self, who: &Principal, change: ProfileChange) -> ServiceResult<UserView> {
-        let mut row = rows::user_by_username(&mut *self.catalog.reader().acquire().await?, &who.username)
+        let mut row = rows::user_by_username(&mut *self.catalog.read().await?, &who.username)
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
         if let Some(color) = &change.color {
@@ -247,11 +247,9 @@ impl Henji {
         Ok(UserView::from(&principal_from_row(row)?))
     }
 
-    /// Creates a user; `by` is `None` only for the command line and first start.
-    pub async fn create_user(&self, by: Option<&Principal>, new: NewUser) -> ServiceResult<UserView> {
-        if let Some(p) = by {
-            access::check_admin(p).map_err(|d| ServiceError::from_denied(d, "user"))?;
-        }
+    /// Creates a user (administrators; the console).
+    pub async fn create_user(&self, by: &Principal, new: NewUser) -> ServiceResult<UserView> {
+        access::check_admin(by).map_err(|d| ServiceError::from_denied(d, "user"))?;
         check_username(&new.username).map_err(|why| ServiceError::invalid("username", why))?;
         let display_name = check_display_name(&new.display_name)?;
         check_password(&new.password)?;
@@ -274,7 +272,7 @@ impl Henji {
             password_hash,
             department: new.department.clone(),
             roles: roles.join(","),
-            clearance: new.clearance.as_str().to_owned(),
+            clearance: new.clearance,
             color: palette::color_for_index(n as u64).to_owned(),
             created_at: at.clone(),
         };
@@ -283,7 +281,7 @@ impl Henji {
             other => other?,
         }
         let detail = json!({"department": row.department, "roles": roles, "clearance": row.clearance});
-        self.audit_as(&mut tx, &at, by.map(|p| p.username.as_str()), "user.create", format!("user/{}", row.username), None, detail).await?;
+        self.audit(&mut tx, &at, by, "user.create", format!("user/{}", row.username), None, detail).await?;
         tx.commit().await?;
         // An author a legend could not name before may now have a name.
         self.caches.people_changed();
@@ -291,14 +289,12 @@ impl Henji {
     }
 
     pub async fn list_users(&self, after: &str, limit: i64) -> ServiceResult<Vec<UserView>> {
-        let rows = rows::list_users(&mut *self.catalog.reader().acquire().await?, after, limit).await?;
+        let rows = rows::list_users(&mut *self.catalog.read().await?, after, limit).await?;
         rows.into_iter().map(|r| principal_from_row(r).map(|p| UserView::from(&p))).collect()
     }
 
-    pub async fn create_department(&self, by: Option<&Principal>, code: &str, name: &str) -> ServiceResult<DepartmentView> {
-        if let Some(p) = by {
-            access::check_admin(p).map_err(|d| ServiceError::from_denied(d, "department"))?;
-        }
+    pub async fn create_department(&self, by: &Principal, code: &str, name: &str) -> ServiceResult<DepartmentView> {
+        access::check_admin(by).map_err(|d| ServiceError::from_denied(d, "department"))?;
         check_department_code(code).map_err(|why| ServiceError::invalid("code", why))?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
@@ -311,14 +307,14 @@ impl Henji {
             Err(e) if is_unique_violation(&e) => return Err(ServiceError::Conflict(format!("department {code:?} exists"))),
             other => other?,
         }
-        self.audit_as(&mut tx, &at, by.map(|p| p.username.as_str()), "department.create", format!("department/{code}"), None, json!({"name": name})).await?;
+        self.audit(&mut tx, &at, by, "department.create", format!("department/{code}"), None, json!({"name": name})).await?;
         tx.commit().await?;
         self.caches.people_changed();
         Ok(row.into())
     }
 
     pub async fn list_departments(&self, after: &str, limit: i64) -> ServiceResult<Vec<DepartmentView>> {
-        let rows = rows::list_departments(&mut *self.catalog.reader().acquire().await?, after, limit).await?;
+        let rows = rows::list_departments(&mut *self.catalog.read().await?, after, limit).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }

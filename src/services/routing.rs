@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::documents::{classification_of, facts, route_access};
+use super::reading::facts;
 use super::events::TaskNotice;
 use super::people::principal_from_row;
 use super::{Henji, ServiceError, ServiceResult, now};
-use crate::domain::access;
+use crate::domain::access::{self, ReadScope};
 use crate::domain::people::{Classification, DocumentState, Principal, Role, Urgency};
 use crate::domain::route_templates::AssigneeSelector;
-use crate::domain::routing::{Action, ActionKind, Actor, Outcome, Refusal, Route, RouteStatus, StepPlan, Task, TaskState};
+use crate::domain::routing::{Action, ActionKind, Outcome, Refusal, Route, RouteStatus, StepPlan, Task, TaskState};
 use crate::domain::sealing::{self, Place, SecretKey};
 use crate::resources::catalog::Conn;
 use crate::resources::catalog::documents as doc_rows;
@@ -54,14 +54,14 @@ pub struct ActionRequest {
     pub step: Option<u32>,
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct DistributionView {
     pub department: String,
     pub distributed_by: String,
     pub distributed_at: String,
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct RouteView {
     pub document: String,
     pub template: Option<String>,
@@ -73,11 +73,12 @@ pub struct RouteView {
     pub signed_by: Option<String>,
     pub signed_at: Option<String>,
     pub created_at: String,
+    #[serde(default)]
     pub distributions: Vec<DistributionView>,
 }
 
 /// One row of the handling trail (办理轨迹).
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TrailEntry {
     pub step: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,16 +160,13 @@ fn is_overdue(due_at: Option<&str>, state: TaskState, now: &str) -> bool {
 }
 
 fn task_from_row(r: TaskRow) -> ServiceResult<Task> {
-    let bad = |what: &str| ServiceError::Internal(format!("task {}/{}: bad {what}", r.document_id, r.seq));
+    let bad = |what: &str| ServiceError::Integrity(format!("task {}/{}: bad {what}", r.document_id, r.seq));
     Ok(Task {
         seq: r.seq,
         step: u32::try_from(r.step).map_err(|_| bad("step"))?,
         position: u32::try_from(r.position).map_err(|_| bad("position"))?,
-        state: TaskState::parse(&r.state).ok_or_else(|| bad("state"))?,
-        action: match r.action.as_deref() {
-            Some(a) => Some(ActionKind::parse(a).ok_or_else(|| bad("action"))?),
-            None => None,
-        },
+        state: r.state,
+        action: r.action,
         assignee: r.assignee,
         on_behalf_of: r.on_behalf_of,
         received_at: r.received_at,
@@ -185,7 +183,7 @@ fn route_from_rows(row: &RouteRow, tasks: Vec<TaskRow>, signs_off: bool) -> Serv
         initiator: row.initiator.clone(),
         template: row.template.clone(),
         steps,
-        status: RouteStatus::parse(&row.status).ok_or_else(|| ServiceError::Internal(format!("route of {}: status {:?}", row.document_id, row.status)))?,
+        status: row.status,
         current: u32::try_from(row.current_step).map_err(|_| ServiceError::Internal("route: bad current step".into()))?,
         signed_by: row.signed_by.clone(),
         signed_at: row.signed_at.clone(),
@@ -200,7 +198,7 @@ fn route_row(document: &str, route: &Route, version: i64, created_at: &str, upda
         template: route.template.clone(),
         initiator: route.initiator.clone(),
         steps: serde_json::to_string(&route.steps).unwrap_or_else(|_| "[]".into()),
-        status: route.status.as_str().to_owned(),
+        status: route.status,
         current_step: i64::from(route.current),
         signed_by: route.signed_by.clone(),
         signed_at: route.signed_at.clone(),
@@ -214,11 +212,8 @@ impl Henji {
     /// Puts a document on a route; the first step's assignees find it in their inbox.
     pub async fn start_route(&self, who: &Principal, id: &str, req: RouteRequest) -> ServiceResult<RouteView> {
         let (row, route_access) = self.readable_document_with_access(who, id).await?;
-        access::check_revise(who, &facts(&row, &route_access)?).map_err(|d| ServiceError::from_denied(d, "document"))?;
-        if row.state != DocumentState::Draft.as_str() && row.state != DocumentState::Registered.as_str() {
-            return Err(ServiceError::Conflict(format!("the document is {}; only a draft or a registered document is routed", row.state)));
-        }
-        let classification = classification_of(&row)?;
+        access::check_route(who, &facts(&row, &route_access)).map_err(|d| ServiceError::from_denied(d, "document"))?;
+        let classification = row.classification;
         let kind = self.kinds.get(&row.kind);
         let signs_off = kind.is_some_and(|k| k.signs_off());
         let (template, steps) = self.plan_route(who, &row.department, &row.kind, req).await?;
@@ -238,7 +233,7 @@ impl Henji {
             other => other?,
         }
         self.write_tasks(&mut tx, &row.id, &route, &outcome, key.as_deref()).await?;
-        rows::set_document_state(&mut tx, &row.id, DocumentState::InReview.as_str(), &at).await?;
+        rows::set_document_state(&mut tx, &row.id, DocumentState::InReview, &at).await?;
         let detail = json!({"template": route.template, "steps": route.steps.len(), "assignees": outcome.notify});
         self.audit(&mut tx, &at, who, "route.create", format!("document/{}/route", row.id), Some(row.id.clone()), detail).await?;
         tx.commit().await?;
@@ -264,7 +259,7 @@ impl Henji {
                 if !template.kinds.is_empty() && !template.kinds.iter().any(|k| k == kind) {
                     return Err(ServiceError::invalid("template", format!("template {name} is for {} documents", template.kinds.join(", "))));
                 }
-                let mut conn = self.catalog.reader().acquire().await?;
+                let mut conn = self.catalog.read().await?;
                 let mut resolved = Vec::with_capacity(template.steps.len());
                 for step in &template.steps {
                     resolved.push(match &step.assignees {
@@ -298,32 +293,27 @@ impl Henji {
         let mut out = Vec::new();
         for row in users_in_department(conn, department).await? {
             let user = principal_from_row(row)?;
-            if user.has_role(role) {
+            if AssigneeSelector::holds_role(&user, role) {
                 out.push(user.username);
             }
         }
         Ok(out)
     }
 
-    /// Every assignee exists and is cleared for the document; a sign-off step's are leaders.
+    /// Every assignee exists and may be given the task (domain::access::check_assignee).
     async fn check_assignees(&self, steps: &[StepPlan], classification: Classification) -> ServiceResult<()> {
         for (i, step) in steps.iter().enumerate() {
             for name in &step.assignees {
-                let user = self.assignable_user(name, classification, &format!("steps.{i}.assignees")).await?;
-                if step.sign && !user.has_role(Role::Leader) {
-                    return Err(ServiceError::invalid(format!("steps.{i}.assignees"), format!("{name} is not a leader; only leaders sign off (签发)")));
-                }
+                self.assignable_user(name, classification, step.sign, &format!("steps.{i}.assignees")).await?;
             }
         }
         Ok(())
     }
 
-    async fn assignable_user(&self, name: &str, classification: Classification, field: &str) -> ServiceResult<Principal> {
-        let row = user_by_username(&mut *self.catalog.reader().acquire().await?, name).await?;
+    async fn assignable_user(&self, name: &str, classification: Classification, signs_off: bool, field: &str) -> ServiceResult<Principal> {
+        let row = user_by_username(&mut *self.catalog.read().await?, name).await?;
         let user = principal_from_row(row.ok_or_else(|| ServiceError::invalid(field, format!("no user {name:?}")))?)?;
-        if user.clearance < classification {
-            return Err(ServiceError::invalid(field, format!("{name}'s clearance is below the document's classification")));
-        }
+        access::check_assignee(&user, classification, signs_off).map_err(|why| ServiceError::invalid(field, format!("{name}: {why}")))?;
         Ok(user)
     }
 
@@ -350,10 +340,10 @@ impl Henji {
                 position: i64::from(t.position),
                 assignee: t.assignee.clone(),
                 on_behalf_of: t.on_behalf_of.clone(),
-                state: t.state.as_str().to_owned(),
+                state: t.state,
                 received_at: t.received_at.clone(),
                 handled_at: t.handled_at.clone(),
-                action: t.action.map(|a| a.as_str().to_owned()),
+                action: t.action,
                 comment,
                 due_at: t.due_at.clone(),
             };
@@ -371,7 +361,7 @@ impl Henji {
                     user: user.clone(),
                     document: row.id.clone(),
                     title: row.title.clone(),
-                    urgency: row.urgency.clone(),
+                    urgency: row.urgency,
                     step: i64::from(task.step),
                     received_at: task.received_at.clone().unwrap_or_default(),
                 });
@@ -381,12 +371,9 @@ impl Henji {
 
     /// Acts on a document's route (or distributes it); answers the document as it is now.
     pub async fn act_on_document(&self, who: &Principal, id: &str, req: ActionRequest) -> ServiceResult<super::documents::DocumentView> {
-        let (row, _) = self.readable_document_with_access(who, id).await?;
+        let (row, route_access) = self.readable_document_with_access(who, id).await?;
         let comment = check_comment(req.comment, "comment")?;
-        if row.state == DocumentState::Archived.as_str() {
-            return Err(ServiceError::Conflict("the document is archived and can no longer change".into()));
-        }
-        let classification = classification_of(&row)?;
+        let classification = row.classification;
         let action = match req.action {
             ActionKind::Approve => Action::Approve { to: req.to.clone() },
             ActionKind::Sign => Action::Sign,
@@ -395,17 +382,19 @@ impl Henji {
             ActionKind::Forward => Action::Forward { to: req.to.clone() },
             ActionKind::Jump => Action::Jump { step: req.step.ok_or_else(|| ServiceError::invalid("step", "jump needs the step to move to (from 1)"))? },
             ActionKind::Distribute => {
+                access::check_distribute(who, &facts(&row, &route_access)).map_err(|d| ServiceError::from_denied(d, "document"))?;
                 self.distribute(who, &row, &req.to, comment).await?;
                 return self.get_document(who, id).await;
             }
         };
+        access::check_act(who, &facts(&row, &route_access)).map_err(|d| ServiceError::from_denied(d, "document"))?;
         if !matches!(req.action, ActionKind::Approve | ActionKind::Forward) && !req.to.is_empty() {
             return Err(ServiceError::invalid("to", format!("{} takes no `to`", req.action.as_str())));
         }
         for (i, name) in req.to.iter().enumerate() {
-            self.assignable_user(name, classification, &format!("to.{i}")).await?;
+            self.assignable_user(name, classification, false, &format!("to.{i}")).await?;
         }
-        let actor = Actor { username: &who.username, is_admin: who.is_admin(), is_leader: who.has_role(Role::Leader) };
+        let actor = access::actor(who);
         let signs_off = self.kinds.get(&row.kind).is_some_and(|k| k.signs_off());
         let key = self.comment_key(&row.id, classification).await?;
 
@@ -415,9 +404,7 @@ impl Henji {
         if current.deleted_at.is_some() {
             return Err(ServiceError::NotFound("document"));
         }
-        if current.state == DocumentState::Archived.as_str() {
-            return Err(ServiceError::Conflict("the document is archived and can no longer change".into()));
-        }
+        access::state_allows(current.state, access::Change::Act).map_err(|d| ServiceError::from_denied(d, "document"))?;
         let Some(stored) = rows::route(&mut tx, &row.id).await? else {
             return Err(ServiceError::Conflict("the document has no route; route it first (POST …/route)".into()));
         };
@@ -434,7 +421,7 @@ impl Henji {
         }
         self.write_tasks(&mut tx, &row.id, &route, &outcome, key.as_deref()).await?;
         if let Some(state) = outcome.state {
-            rows::set_document_state(&mut tx, &row.id, state.as_str(), &at).await?;
+            rows::set_document_state(&mut tx, &row.id, state, &at).await?;
         }
         let detail = json!({"action": req.action, "step": stored.current_step, "to": req.to, "new_tasks": outcome.notify, "state": outcome.state});
         self.audit(&mut tx, &at, who, &format!("route.{}", req.action.as_str()), format!("document/{}/route", row.id), Some(row.id.clone()), detail).await?;
@@ -444,19 +431,10 @@ impl Henji {
         self.get_document(who, id).await
     }
 
-    /// 分发: the listed departments may read the document from now on, read-only.
+    /// 分发: the listed departments may read the document from now on, read-only. The caller
+    /// was checked (`access::check_distribute`).
     async fn distribute(&self, who: &Principal, row: &doc_rows::DocumentRow, to: &[String], comment: Option<String>) -> ServiceResult<()> {
-        let mut conn = self.catalog.reader().acquire().await?;
-        let access = route_access(&mut conn, row).await?;
-        // A department it was distributed to reads it; only its own clerks pass it on.
-        let allowed = who.is_admin() || (who.has_role(Role::Clerk) && who.department == row.department) || access.pending.contains(&who.username);
-        if !allowed {
-            return Err(ServiceError::Forbidden("the document's own clerks, administrators and its current assignees distribute it".into()));
-        }
-        let state: DocumentState = row.state.parse().map_err(|_| ServiceError::Internal(format!("document {}: state {:?}", row.id, row.state)))?;
-        if !matches!(state, DocumentState::InReview | DocumentState::Approved | DocumentState::Issued) {
-            return Err(ServiceError::Conflict(format!("a {} document is not distributed; it must be in review, approved or issued", row.state)));
-        }
+        let mut conn = self.catalog.read().await?;
         if to.is_empty() || to.len() > 200 {
             return Err(ServiceError::invalid("to", "distribute names 1 to 200 department codes"));
         }
@@ -489,7 +467,7 @@ impl Henji {
 
     pub async fn get_route(&self, who: &Principal, id: &str) -> ServiceResult<RouteView> {
         let row = self.readable_document(who, id).await?;
-        let mut conn = self.catalog.reader().acquire().await?;
+        let mut conn = self.catalog.read().await?;
         let stored = rows::route(&mut conn, &row.id).await?.ok_or(ServiceError::NotFound("route"))?;
         let route = route_from_rows(&stored, vec![], false)?;
         drop(conn);
@@ -497,7 +475,7 @@ impl Henji {
     }
 
     async fn route_view(&self, document: &str, route: &Route, created_at: &str) -> ServiceResult<RouteView> {
-        let distributions = rows::distributions(&mut *self.catalog.reader().acquire().await?, document).await?;
+        let distributions = rows::distributions(&mut *self.catalog.read().await?, document).await?;
         Ok(RouteView {
             document: document.to_owned(),
             template: route.template.clone(),
@@ -516,17 +494,17 @@ impl Henji {
     /// a client draws done, current and pending steps straight from it.
     pub async fn trail(&self, who: &Principal, id: &str) -> ServiceResult<Vec<TrailEntry>> {
         let row = self.readable_document(who, id).await?;
-        let classification = classification_of(&row)?;
-        let mut conn = self.catalog.reader().acquire().await?;
+        let classification = row.classification;
+        let mut conn = self.catalog.read().await?;
         let Some(stored) = rows::route(&mut conn, &row.id).await? else { return Ok(vec![]) };
         let steps: Vec<StepPlan> = serde_json::from_str(&stored.steps).map_err(|e| ServiceError::Internal(format!("route steps: {e}")))?;
         let mut tasks = rows::tasks(&mut conn, &row.id).await?;
         drop(conn);
         // Handled rows in the order they happened; then what is pending; then what waits.
-        let order = |t: &TaskRow| match t.state.as_str() {
-            "done" | "skipped" => (0, t.handled_at.clone().unwrap_or_default(), t.step, t.seq),
-            "pending" => (1, String::new(), t.step, t.seq),
-            _ => (2, String::new(), t.step, t.position * 1_000_000 + t.seq),
+        let order = |t: &TaskRow| match t.state {
+            TaskState::Done | TaskState::Skipped => (0, t.handled_at.clone().unwrap_or_default(), t.step, t.seq),
+            TaskState::Pending => (1, String::new(), t.step, t.seq),
+            TaskState::Waiting => (2, String::new(), t.step, t.position * 1_000_000 + t.seq),
         };
         tasks.sort_by_key(order);
         let key = if tasks.iter().any(|t| t.comment.is_some()) { self.comment_key(&row.id, classification).await? } else { None };
@@ -543,7 +521,7 @@ impl Henji {
                 }
                 (c, _) => c,
             };
-            let state = TaskState::parse(&t.state).ok_or_else(|| ServiceError::Internal(format!("task state {:?}", t.state)))?;
+            let state = t.state;
             let step = u32::try_from(t.step).unwrap_or(0);
             out.push(TrailEntry {
                 step,
@@ -553,7 +531,7 @@ impl Henji {
                 on_behalf_of: t.on_behalf_of,
                 received_at: t.received_at,
                 handled_at: t.handled_at,
-                action: t.action.as_deref().and_then(ActionKind::parse),
+                action: t.action,
                 comment,
                 overdue: is_overdue(t.due_at.as_deref(), state, &at),
                 state,
@@ -568,7 +546,7 @@ impl Henji {
 
     pub(super) async fn display_names<'a>(&self, users: impl Iterator<Item = &'a str>) -> ServiceResult<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
-        let mut conn = self.catalog.reader().acquire().await?;
+        let mut conn = self.catalog.read().await?;
         for u in users {
             if !out.contains_key(u)
                 && let Some(row) = user_by_username(&mut conn, u).await?
@@ -586,18 +564,17 @@ impl Henji {
             assignee: &who.username,
             done: q.done,
             due_before: q.overdue.then_some(at.as_str()),
-            max_rank: who.clearance.rank(),
+            max_rank: ReadScope::of(who).clearance.rank(),
             offset: q.offset,
             limit: q.limit,
         };
-        let found = rows::inbox(&mut *self.catalog.reader().acquire().await?, &filter).await?;
+        let found = rows::inbox(&mut *self.catalog.read().await?, &filter).await?;
         found
             .into_iter()
             .map(|r| {
-                let state = TaskState::parse(&r.state).unwrap_or(TaskState::Done);
                 Ok(InboxItem {
-                    overdue: is_overdue(r.due_at.as_deref(), state, &at),
-                    urgency: r.urgency.parse().map_err(|_| ServiceError::Internal(format!("document {}: urgency {:?}", r.document_id, r.urgency)))?,
+                    overdue: is_overdue(r.due_at.as_deref(), r.state, &at),
+                    urgency: r.urgency,
                     document: r.document_id,
                     title: r.title,
                     kind: r.kind,
@@ -606,16 +583,19 @@ impl Henji {
                     due_at: r.due_at,
                     on_behalf_of: r.on_behalf_of,
                     handled_at: r.handled_at,
-                    action: r.action.as_deref().and_then(ActionKind::parse),
+                    action: r.action,
                 })
             })
             .collect()
     }
 
-    /// Documents the caller reaches through routes and distributions (for search's permission
-    /// clause).
-    pub(super) async fn documents_reachable_by(&self, who: &Principal) -> ServiceResult<Vec<String>> {
-        Ok(rows::documents_reachable_by(&mut *self.catalog.reader().acquire().await?, &who.username, &who.department).await?)
+    /// Documents a read scope reaches through routes and distributions (for search's
+    /// permission clause); none needed when it covers every department.
+    pub(super) async fn documents_routed_into(&self, scope: &ReadScope<'_>) -> ServiceResult<Vec<String>> {
+        if scope.every_department() {
+            return Ok(vec![]);
+        }
+        Ok(rows::documents_reachable_by(&mut *self.catalog.read().await?, scope.username, scope.distributed_to).await?)
     }
 }
 

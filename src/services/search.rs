@@ -19,9 +19,10 @@ use utoipa::ToSchema;
 use super::keys::INDEX_KEY_OWNER;
 use super::sealed::{SealedFields, StoredBlobRef};
 use super::{Henji, ServiceError, ServiceResult};
+use crate::domain::access::{self, ReadScope};
 use crate::domain::extract;
 use crate::domain::manifest::AttachmentRef;
-use crate::domain::people::{Classification, Principal};
+use crate::domain::people::{Classification, DocumentState, Principal};
 use crate::domain::sealing::{BlobRole, SecretKey};
 use crate::domain::search::{self as query_language, QueryError};
 use crate::resources::catalog::audit as audit_rows;
@@ -295,7 +296,7 @@ impl Henji {
     async fn follow_step(&self) -> ServiceResult<bool> {
         let Some(index) = self.search.index() else { return Ok(false) };
         let after = self.search.watermark.load(Ordering::Acquire);
-        let events = audit_rows::document_events_after(&mut *self.catalog.reader().acquire().await?, after, FOLLOW_BATCH).await?;
+        let events = audit_rows::document_events_after(&mut *self.catalog.read().await?, after, FOLLOW_BATCH).await?;
         let full = events.len() as i64 >= FOLLOW_BATCH;
         let Some(last) = events.last().map(|e| e.0) else {
             if index.unsettled(after) {
@@ -347,12 +348,12 @@ impl Henji {
         };
         self.search.set_index(index.clone());
         // Changes after this point are in the audit log past `upto`; the follower takes them.
-        let upto = audit_rows::last_seq(&mut *self.catalog.reader().acquire().await?).await?;
+        let upto = audit_rows::last_seq(&mut *self.catalog.read().await?).await?;
         index.clear()?;
         let mut after = String::new();
         let mut count = 0u64;
         loop {
-            let ids = rows::live_document_ids(&mut *self.catalog.reader().acquire().await?, &after, REBUILD_BATCH).await?;
+            let ids = rows::live_document_ids(&mut *self.catalog.read().await?, &after, REBUILD_BATCH).await?;
             let Some(last) = ids.last().cloned() else { break };
             let batch: Vec<_> = self.indexed_documents(&ids).await?.into_iter().filter_map(|(id, d)| Some((id, d?))).collect();
             count += batch.len() as u64;
@@ -370,9 +371,7 @@ impl Henji {
 
     /// Starts a rebuild in the background (administrators: `POST /api/v1/admin/reindex`).
     pub async fn request_reindex(&self, who: &Principal) -> ServiceResult<()> {
-        if !who.is_admin() {
-            return Err(ServiceError::Forbidden("rebuilding the search index is for administrators".into()));
-        }
+        access::check_admin(who).map_err(|d| ServiceError::from_denied(d, "search index"))?;
         if self.search.status() == SearchStatus::Closed {
             return Err(ServiceError::Unavailable("search is not running in this process".into()));
         }
@@ -395,7 +394,7 @@ impl Henji {
     /// gone. The catalog is read once for the batch, not once per document.
     async fn indexed_documents(&self, ids: &[String]) -> ServiceResult<Vec<(String, Option<(IndexedDocument, Option<IndexedDocument>)>)>> {
         let (found, with_opinions) = {
-            let mut conn = self.catalog.reader().acquire().await?;
+            let mut conn = self.catalog.read().await?;
             (rows::documents(&mut conn, ids).await?, opinion_rows::with_opinions(&mut conn, ids).await?)
         };
         let mut found: BTreeMap<String, DocumentRow> = found.into_iter().map(|row| (row.id.clone(), row)).collect();
@@ -420,8 +419,7 @@ impl Henji {
         if row.deleted_at.is_some() {
             return Ok(None);
         }
-        let id = row.id.as_str();
-        let classification: Classification = row.classification.parse().map_err(|_| ServiceError::Internal(format!("document {id}: classification {:?}", row.classification)))?;
+        let classification = row.classification;
         let sealed_fields = SealedFields::parse(&row.sealed_fields)?;
         let has_sealed = classification.is_classified() || sealed_fields.is_some();
         let plain_fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.fields).unwrap_or_default();
@@ -431,11 +429,11 @@ impl Henji {
             fields: field_text(&plain_fields),
             kind: row.kind.clone(),
             department: row.department.clone(),
-            state: row.state.clone(),
-            classification: row.classification.clone(),
+            state: row.state.as_str().to_owned(),
+            classification: row.classification.as_str().to_owned(),
             classification_rank: classification.rank().max(0) as u64,
             year: row.created_at.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0),
-            archived: row.state == "archived",
+            archived: row.state == DocumentState::Archived,
             created_at: row.created_at.clone(),
             twin: has_sealed,
             ..Default::default()
@@ -510,20 +508,17 @@ impl Henji {
             (SearchStatus::Rebuilding, _) => return Err(ServiceError::Unavailable("the search index is being rebuilt; try again shortly".into())),
             _ => return Err(ServiceError::Unavailable("search is not available; see /healthz".into())),
         };
-        let only_department = if who.is_admin() { None } else { Some(who.department.clone()) };
-        let also_documents = if who.is_admin() { vec![] } else { self.documents_reachable_by(who).await? };
-        let archived_anywhere = who.has_role(crate::domain::people::Role::Archivist);
-        let (max_rank, request, parsed) = (who.clearance.rank().max(0) as u64, req.clone(), query.clone());
+        let routed = self.documents_routed_into(&ReadScope::of(who)).await?;
+        let (reader, request, parsed) = (who.clone(), req.clone(), query.clone());
         let classification = request.classification.map(|c| c.as_str());
         let results = tokio::task::spawn_blocking(move || {
             // The same query and permission clauses on both indexes; a document with sealed
             // content is answered by the sealed index alone, so nothing is counted twice.
+            let scope = ReadScope::of(&reader);
             let mut q = IndexQuery {
                 query: &parsed,
-                max_rank,
-                only_department: only_department.as_deref(),
-                also_documents: &also_documents,
-                archived_anywhere,
+                scope: &scope,
+                routed: &routed,
                 kind: request.kind.as_deref(),
                 department: request.department.as_deref(),
                 state: request.state.as_deref(),

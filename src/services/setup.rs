@@ -12,7 +12,7 @@ use super::keys::{KeyCheckError, KeyService, check_keyring, record_key_checks};
 use super::search::SearchEngine;
 use super::{Henji, ServiceError, ServiceSettings, Shared};
 use crate::domain::kinds::{KindError, KindRegistry};
-use crate::domain::people::{Classification, Role};
+use crate::domain::people::{Classification, Principal, Role};
 use crate::domain::route_templates::{RouteTemplate, TemplateRegistry};
 use crate::resources::blob_store::{BlobStore, StoreError};
 use crate::resources::catalog::documents::blob_totals;
@@ -164,7 +164,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     let kinds = load_kinds(config.schemas.as_deref())?;
     let templates = load_route_templates(config.schemas.as_deref())?;
     let metrics = Metrics::default();
-    let (count, bytes) = blob_totals(&mut *catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
+    let (count, bytes) = blob_totals(&mut *catalog.read().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
     metrics.blobs_stored.set(count);
     metrics.bytes_stored.set(bytes);
     let committer = super::group_commit::GroupCommitter::start(catalog.clone());
@@ -178,7 +178,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     });
 
     if let OpenMode::Create { admin_password } = mode {
-        let users = count_users(&mut *henji.catalog.reader().acquire().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
+        let users = count_users(&mut *henji.catalog.read().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
         if users == 0 {
             let (password, generated) = match admin_password {
                 Some(p) => (p, false),
@@ -188,13 +188,13 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
                     (hex::encode(raw), true)
                 }
             };
-            match henji.create_department(None, "ADMIN", "系统管理").await {
+            match henji.create_department(&Principal::console(), "ADMIN", "系统管理").await {
                 Ok(_) | Err(ServiceError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }
             henji
                 .create_user(
-                    None,
+                    &Principal::console(),
                     NewUser {
                         username: "admin".into(),
                         display_name: "系统管理员".into(),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::cache::CachedBody;
-use super::documents::parse_document_id;
+use super::reading::parse_document_id;
 use super::sealed::StoredBlobRef;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::access;
@@ -278,7 +278,7 @@ impl Henji {
     /// `from`/`to` as positions among the document's revisions; an empty `from` revision id
     /// means the first revision.
     async fn resolve_range(&self, row: &DocumentRow, from: TraceStart, to: Option<&str>) -> ServiceResult<Range> {
-        let revisions = rows::revisions(&mut *self.catalog.reader().acquire().await?, &row.id, 0, i64::MAX).await?;
+        let revisions = rows::revisions(&mut *self.catalog.read().await?, &row.id, 0, i64::MAX).await?;
         if revisions.is_empty() {
             return Err(ServiceError::Internal(format!("document {} has no revisions", row.id)));
         }
@@ -333,7 +333,7 @@ impl Henji {
     /// revision without a body is the empty text. A body longer than `limit` bytes is refused
     /// before it is read.
     pub(super) async fn revision_text(&self, revision: &RevisionRow, limit: u64) -> ServiceResult<Arc<str>> {
-        let Some(blob) = super::documents::body_blob(revision)? else { return Ok(Arc::from("")) };
+        let Some(blob) = super::reading::body_blob(revision)? else { return Ok(Arc::from("")) };
         self.body_text(&revision.document_id, &blob, limit).await?.ok_or_else(|| {
             ServiceError::invalid("to", format!("the texts of this range exceed {} MiB; traces are drawn for less, so choose a shorter range", MAX_TRACED_TEXT >> 20))
         })
@@ -356,7 +356,7 @@ impl Henji {
     /// The authors of the marking revisions in order of their first revision, each in a colour
     /// no one before them in the legend has.
     async fn legend(&self, marking: &[RevisionRow]) -> ServiceResult<(Vec<LegendEntry>, Vec<MarkRevision>)> {
-        let mut conn = self.catalog.reader().acquire().await?;
+        let mut conn = self.catalog.read().await?;
         let mut legend: Vec<LegendEntry> = Vec::new();
         let mut own_colors: Vec<String> = Vec::new();
         let mut revisions = Vec::with_capacity(marking.len());

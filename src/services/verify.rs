@@ -152,7 +152,7 @@ impl Henji {
         let (mut report, references) = history.await.map_err(joined)??;
         let chain = chain.await.map_err(joined)??;
         // Blobs an archive disposal deleted on purpose: their tombstone keeps the digests.
-        let disposed: HashSet<String> = crate::resources::catalog::documents::disposed_blobs(&mut *self.catalog.reader().acquire().await?).await?.into_iter().collect();
+        let disposed: HashSet<String> = crate::resources::catalog::documents::disposed_blobs(&mut *self.catalog.read().await?).await?.into_iter().collect();
         (report.blobs_checked, report.bytes_checked) = (fixity.blobs_checked, fixity.bytes_checked);
         let mut bad = fixity.bad;
         bad.append(&mut report.bad);
@@ -180,7 +180,7 @@ impl Henji {
         let mut after = (String::new(), 0i64);
         let mut previous: Option<(String, String)> = None;
         loop {
-            let page = rows::all_revisions(&mut *self.catalog.reader().acquire().await?, (&after.0, after.1), 1000).await?;
+            let page = rows::all_revisions(&mut *self.catalog.read().await?, (&after.0, after.1), 1000).await?;
             let Some(last) = page.last() else { break };
             after = (last.document_id.clone(), last.seq);
             for r in &page {
@@ -202,7 +202,7 @@ impl Henji {
                 previous = Some((r.document_id.clone(), r.id.clone()));
             }
         }
-        for (document, head) in rows::documents_with_wrong_head(&mut *self.catalog.reader().acquire().await?).await? {
+        for (document, head) in rows::documents_with_wrong_head(&mut *self.catalog.read().await?).await? {
             report.bad.push(BadObject { object: format!("document {document}"), problem: format!("head pointer {head} is not the newest revision in its history") });
         }
         report.unreferenced_manifests = (manifests.len() as u64).saturating_sub(referenced);
@@ -215,7 +215,7 @@ impl Henji {
     async fn verify_sealing(&self, manifests: &HashMap<(String, String), Sha256Digest>, report: &mut VerifyReport) -> ServiceResult<()> {
         let mut after = String::new();
         loop {
-            let page = rows::sealed_field_heads(&mut *self.catalog.reader().acquire().await?, &after, 1000).await?;
+            let page = rows::sealed_field_heads(&mut *self.catalog.read().await?, &after, 1000).await?;
             let Some(last) = page.last() else { break };
             after = last.0.clone();
             for (document, head, text) in page {
@@ -244,7 +244,7 @@ impl Henji {
         if self.keys.has_keyring() {
             let mut after = String::new();
             loop {
-                let page = keys::live_keys(&mut *self.catalog.reader().acquire().await?, &after, 1000).await?;
+                let page = keys::live_keys(&mut *self.catalog.read().await?, &after, 1000).await?;
                 let Some(last) = page.last() else { break };
                 after = last.owner.clone();
                 for row in page {

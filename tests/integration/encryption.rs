@@ -532,7 +532,7 @@ async fn shred(dir: &Path, document: &str) {
     };
     assert!(henji.destroy_data_key(&system, document, "retention expired (test)").await.unwrap());
     assert!(!henji.destroy_data_key(&system, document, "again").await.unwrap(), "once");
-    henji.catalog.close().await;
+    henji.close().await;
 }
 
 /// A classified attachment larger than the inline limit is sealed on its own thread and

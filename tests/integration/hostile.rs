@@ -129,3 +129,19 @@ async fn hostile_input_never_gets_a_5xx() {
     let _ = clerk;
     assert!(s.verify().0);
 }
+
+/// A body that is not JSON at all is a 400 naming the syntax error, even where its first
+/// token already has the wrong shape (`[1,2` for an object); a JSON value of the wrong shape
+/// is a 422 naming the field.
+#[tokio::test]
+async fn malformed_json_is_400_and_a_wrong_shape_is_422() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    for body in ["[1,2", "{\"kind\": ", "nul", "[1, 2] x"] {
+        let r = s.req(Method::POST, "/api/v1/departments", &admin).header("content-type", "application/json").body(body).send().await.unwrap();
+        let p = expect_problem(r, StatusCode::BAD_REQUEST).await;
+        assert!(p["detail"].as_str().unwrap().starts_with("malformed JSON"), "{body}: {p}");
+    }
+    let r = s.req(Method::POST, "/api/v1/departments", &admin).header("content-type", "application/json").body("[1,2]").send().await.unwrap();
+    expect_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+}

@@ -279,7 +279,7 @@ async fn writes_are_searchable_within_a_second_and_bad_queries_are_400() {
     await_total(&s, &clerk, "香蕉", 0, Duration::from_secs(1)).await;
 
     let operators = "AND OR NOT ".repeat(1000);
-    for (q, what) in [("\"未闭合", "quotation"), (operators.as_str(), "longer"), ("colour:red", "unknown field"), ("预算 OR", "OR")] {
+    for (q, what) in [("\"未闭合", "quotation"), (operators.as_str(), "longer"), ("colour:red", "unknown field"), ("预算 OR", "OR"), ("title:(", "title:")] {
         let p = expect_problem(search(&s, &clerk, &[("q", q)]).await, StatusCode::BAD_REQUEST).await;
         assert!(p["detail"].as_str().unwrap().contains(what), "{q:.30}: {p}");
     }

@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::{CatalogResult, Conn};
+use crate::domain::archive::Retention;
 
 #[derive(Clone, Debug, FromRow)]
 pub struct ArchiveRow {
@@ -10,7 +11,7 @@ pub struct ArchiveRow {
     pub document_id: String,
     pub fonds: String,
     pub year: i64,
-    pub retention: String,
+    pub retention: Retention,
     pub department: String,
     pub item: i64,
     pub category: Option<String>,
@@ -34,7 +35,7 @@ pub async fn next_item(conn: &mut Conn, fonds: &str, year: i64, retention: &str,
         .bind(year)
         .bind(retention)
         .bind(department)
-        .fetch_one(conn)
+        .fetch_one(&mut conn.0)
         .await?;
     Ok(max.unwrap_or(0) + 1)
 }
@@ -45,7 +46,7 @@ pub async fn insert(conn: &mut Conn, r: &ArchiveRow) -> CatalogResult<()> {
         .bind(&r.document_id)
         .bind(&r.fonds)
         .bind(r.year)
-        .bind(&r.retention)
+        .bind(r.retention)
         .bind(&r.department)
         .bind(r.item)
         .bind(&r.category)
@@ -56,17 +57,17 @@ pub async fn insert(conn: &mut Conn, r: &ArchiveRow) -> CatalogResult<()> {
         .bind(&r.disposed_at)
         .bind(&r.disposed_by)
         .bind(&r.disposal_reason)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
 
 pub async fn by_number(conn: &mut Conn, archive_no: &str) -> CatalogResult<Option<ArchiveRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM archive_records WHERE archive_no = $1"))).bind(archive_no).fetch_optional(conn).await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM archive_records WHERE archive_no = $1"))).bind(archive_no).fetch_optional(&mut conn.0).await
 }
 
 pub async fn by_document(conn: &mut Conn, document: &str) -> CatalogResult<Option<ArchiveRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM archive_records WHERE document_id = $1"))).bind(document).fetch_optional(conn).await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM archive_records WHERE document_id = $1"))).bind(document).fetch_optional(&mut conn.0).await
 }
 
 pub struct ArchiveFilter<'a> {
@@ -93,7 +94,7 @@ pub async fn list(conn: &mut Conn, f: &ArchiveFilter<'_>) -> CatalogResult<Vec<A
     .bind(f.expired_before)
     .bind(f.after)
     .bind(f.limit)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -103,7 +104,7 @@ pub async fn mark_disposed(conn: &mut Conn, archive_no: &str, by: &str, at: &str
         .bind(at)
         .bind(by)
         .bind(reason)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -19,7 +19,7 @@ pub struct NewEvent<'a> {
 
 pub async fn append(conn: &mut Conn, e: NewEvent<'_>) -> CatalogResult<i64> {
     let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut conn.0)
         .await?;
     let (seq, prev_hash) = match last {
         Some((seq, hash)) => (seq + 1, hash),
@@ -39,7 +39,7 @@ pub async fn append(conn: &mut Conn, e: NewEvent<'_>) -> CatalogResult<i64> {
     .bind(e.detail.to_string())
     .bind(&prev_hash)
     .bind(&hash)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await?;
     Ok(seq)
 }
@@ -63,7 +63,7 @@ pub async fn list(conn: &mut Conn, f: &EventFilter<'_>) -> CatalogResult<Vec<Aud
     .bind(f.user)
     .bind(f.since)
     .bind(f.limit)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await?;
     rows.into_iter().map(|r| row_to_event(&r)).collect()
 }
@@ -74,7 +74,7 @@ pub async fn chain_page(conn: &mut Conn, after_seq: i64, limit: i64) -> CatalogR
     let rows: Vec<Row> = sqlx::query_as("SELECT seq, at, username, action, object, detail, prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await?;
     Ok(rows
         .into_iter()
@@ -103,10 +103,10 @@ pub async fn document_events_after(conn: &mut Conn, seq: i64, limit: i64) -> Cat
     sqlx::query_as("SELECT seq, document_id, action FROM audit_events WHERE seq > $1 AND document_id IS NOT NULL ORDER BY seq LIMIT $2")
         .bind(seq)
         .bind(limit)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
 pub async fn last_seq(conn: &mut Conn) -> CatalogResult<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(conn).await
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&mut conn.0).await
 }

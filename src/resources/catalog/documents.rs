@@ -1,8 +1,10 @@
 //! Documents, their revision index and blob references in the catalog.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::{CatalogResult, Conn, IN_LIST_MAX, in_list};
+use crate::domain::access::ReadScope;
+use crate::domain::people::{Classification, DocumentState, Urgency};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct DocumentRow {
@@ -10,10 +12,10 @@ pub struct DocumentRow {
     pub kind: String,
     pub title: String,
     pub department: String,
-    pub classification: String,
+    pub classification: Classification,
     pub classification_rank: i64,
-    pub urgency: String,
-    pub state: String,
+    pub urgency: Urgency,
+    pub state: DocumentState,
     pub fields: String,
     pub attachments: String,
     pub head_revision: String,
@@ -53,10 +55,10 @@ pub async fn insert_document(conn: &mut Conn, d: &DocumentRow) -> CatalogResult<
     .bind(&d.kind)
     .bind(&d.title)
     .bind(&d.department)
-    .bind(&d.classification)
+    .bind(d.classification)
     .bind(d.classification_rank)
-    .bind(&d.urgency)
-    .bind(&d.state)
+    .bind(d.urgency)
+    .bind(d.state)
     .bind(&d.fields)
     .bind(&d.attachments)
     .bind(&d.head_revision)
@@ -67,7 +69,7 @@ pub async fn insert_document(conn: &mut Conn, d: &DocumentRow) -> CatalogResult<
     .bind(&d.deleted_at)
     .bind(&d.deleted_by)
     .bind(&d.sealed_fields)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await
     .map(|_| ())
 }
@@ -75,7 +77,7 @@ pub async fn insert_document(conn: &mut Conn, d: &DocumentRow) -> CatalogResult<
 pub async fn document(conn: &mut Conn, id: &str) -> CatalogResult<Option<DocumentRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = $1")))
         .bind(id)
-        .fetch_optional(conn)
+        .fetch_optional(&mut conn.0)
         .await
 }
 
@@ -84,7 +86,7 @@ pub async fn document(conn: &mut Conn, id: &str) -> CatalogResult<Option<Documen
 pub async fn documents(conn: &mut Conn, ids: &[String]) -> CatalogResult<Vec<DocumentRow>> {
     let mut rows = Vec::with_capacity(ids.len());
     for part in ids.chunks(IN_LIST_MAX) {
-        rows.extend(in_list(&format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id"), part).build_query_as::<DocumentRow>().fetch_all(&mut *conn).await?);
+        rows.extend(in_list(&format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id"), part).build_query_as::<DocumentRow>().fetch_all(&mut conn.0).await?);
     }
     Ok(rows)
 }
@@ -115,7 +117,7 @@ pub async fn advance_head(conn: &mut Conn, id: &str, base: &str, head: &NewHead<
     .bind(id)
     .bind(base)
     .bind(sealed_fields)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -125,57 +127,60 @@ pub async fn mark_deleted(conn: &mut Conn, id: &str, by: &str, at: &str) -> Cata
         .bind(at)
         .bind(by)
         .bind(id)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
 
-/// What a caller may see in a list: their department (all departments for administrators) and
-/// nothing above their clearance. The filters are SQL so that pages and counts stay right.
+/// A list of documents: what the caller may read (the scope) and the filters they asked for.
 pub struct DocumentFilter<'a> {
-    /// The caller's department, unless they may read every department; with `username`, the
-    /// documents routed to the caller and distributed to the department are in scope too.
-    pub department_scope: Option<&'a str>,
-    pub username: &'a str,
-    /// Archivists: archived documents of every department are in scope.
-    pub archived_anywhere: bool,
-    pub max_rank: i64,
+    pub scope: &'a ReadScope<'a>,
     pub kind: Option<&'a str>,
-    pub state: Option<&'a str>,
+    pub state: Option<DocumentState>,
     pub department: Option<&'a str>,
     pub archived: Option<bool>,
     pub after: &'a str,
     pub limit: i64,
 }
 
+/// The read scope as SQL over `documents`: pages and counts stay right because who may see
+/// what is part of the query.
+pub fn push_read_scope(q: &mut QueryBuilder<Sqlite>, scope: &ReadScope<'_>) {
+    q.push("deleted_at IS NULL AND classification_rank <= ").push_bind(scope.clearance.rank());
+    if let Some(department) = scope.department {
+        q.push(" AND (department = ").push_bind(department);
+        q.push(" OR id IN (SELECT document_id FROM tasks WHERE assignee = ").push_bind(scope.username).push(" AND received_at IS NOT NULL)");
+        q.push(" OR id IN (SELECT document_id FROM distributions WHERE department = ").push_bind(scope.distributed_to).push(")");
+        if scope.archived_anywhere {
+            q.push(" OR state = ").push_bind(DocumentState::Archived);
+        }
+        q.push(")");
+    }
+}
+
 pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogResult<Vec<DocumentRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DOCUMENT_COLUMNS} FROM documents
-         WHERE deleted_at IS NULL
-           AND ($1 IS NULL OR department = $1
-                OR id IN (SELECT document_id FROM tasks WHERE assignee = $9 AND received_at IS NOT NULL)
-                OR id IN (SELECT document_id FROM distributions WHERE department = $1)
-                OR ($10 AND state = 'archived'))
-           AND classification_rank <= $2
-           AND ($3 IS NULL OR kind = $3)
-           AND ($4 IS NULL OR state = $4)
-           AND ($5 IS NULL OR department = $5)
-           AND ($6 IS NULL OR (state = 'archived') = $6)
-           AND id > $7
-         ORDER BY id LIMIT $8"
-    )))
-    .bind(f.department_scope)
-    .bind(f.max_rank)
-    .bind(f.kind)
-    .bind(f.state)
-    .bind(f.department)
-    .bind(f.archived)
-    .bind(f.after)
-    .bind(f.limit)
-    .bind(f.username)
-    .bind(f.archived_anywhere)
-    .fetch_all(conn)
-    .await
+    let mut q = QueryBuilder::new(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE "));
+    push_read_scope(&mut q, f.scope);
+    if let Some(kind) = f.kind {
+        q.push(" AND kind = ").push_bind(kind);
+    }
+    if let Some(state) = f.state {
+        q.push(" AND state = ").push_bind(state);
+    }
+    if let Some(department) = f.department {
+        q.push(" AND department = ").push_bind(department);
+    }
+    match f.archived {
+        Some(true) => {
+            q.push(" AND state = ").push_bind(DocumentState::Archived);
+        }
+        Some(false) => {
+            q.push(" AND state <> ").push_bind(DocumentState::Archived);
+        }
+        None => {}
+    }
+    q.push(" AND id > ").push_bind(f.after).push(" ORDER BY id LIMIT ").push_bind(f.limit);
+    q.build_query_as().fetch_all(&mut conn.0).await
 }
 
 pub async fn insert_revision(conn: &mut Conn, r: &RevisionRow) -> CatalogResult<()> {
@@ -193,7 +198,7 @@ pub async fn insert_revision(conn: &mut Conn, r: &RevisionRow) -> CatalogResult<
     .bind(&r.body_sha256)
     .bind(r.body_chars)
     .bind(&r.body_sealed_base)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await
     .map(|_| ())
 }
@@ -207,7 +212,7 @@ pub async fn revisions(conn: &mut Conn, document_id: &str, after_seq: i64, limit
     .bind(document_id)
     .bind(after_seq)
     .bind(limit)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -215,7 +220,7 @@ pub async fn revision(conn: &mut Conn, document_id: &str, id: &str) -> CatalogRe
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE document_id = $1 AND id = $2")))
         .bind(document_id)
         .bind(id)
-        .fetch_optional(conn)
+        .fetch_optional(&mut conn.0)
         .await
 }
 
@@ -224,7 +229,7 @@ pub async fn revision(conn: &mut Conn, document_id: &str, id: &str) -> CatalogRe
 pub async fn revisions_by_id(conn: &mut Conn, ids: &[String]) -> CatalogResult<Vec<RevisionRow>> {
     let mut rows = Vec::with_capacity(ids.len());
     for part in ids.chunks(IN_LIST_MAX) {
-        rows.extend(in_list(&format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE id"), part).build_query_as::<RevisionRow>().fetch_all(&mut *conn).await?);
+        rows.extend(in_list(&format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE id"), part).build_query_as::<RevisionRow>().fetch_all(&mut conn.0).await?);
     }
     Ok(rows)
 }
@@ -239,7 +244,7 @@ pub async fn all_revisions(conn: &mut Conn, after: (&str, i64), limit: i64) -> C
     .bind(after.0)
     .bind(after.1)
     .bind(limit)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -250,7 +255,7 @@ pub async fn reference_blob(conn: &mut Conn, r: &NewBlobReference<'_>, size: i64
         .bind(r.sha256)
         .bind(size)
         .bind(at)
-        .execute(&mut *conn)
+        .execute(&mut conn.0)
         .await?
         .rows_affected()
         == 1;
@@ -264,7 +269,7 @@ pub async fn reference_blob(conn: &mut Conn, r: &NewBlobReference<'_>, size: i64
     .bind(r.media_type)
     .bind(r.sealed.map(|s| s.0))
     .bind(r.sealed.map(|s| s.1))
-    .execute(conn)
+    .execute(&mut conn.0)
     .await?;
     Ok(new)
 }
@@ -292,12 +297,12 @@ pub struct BlobReference {
 pub async fn blob_references(conn: &mut Conn, sha256: &str) -> CatalogResult<Vec<BlobReference>> {
     sqlx::query_as("SELECT document_id, name, media_type, sealed_role, sealed_base FROM document_blobs WHERE sha256 = $1 ORDER BY document_id")
         .bind(sha256)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
 pub async fn blob_totals(conn: &mut Conn) -> CatalogResult<(i64, i64)> {
-    sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs").fetch_one(conn).await
+    sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs").fetch_one(&mut conn.0).await
 }
 
 /// Documents whose head pointer is not their newest revision (for `henji verify`).
@@ -308,7 +313,7 @@ pub async fn documents_with_wrong_head(conn: &mut Conn) -> CatalogResult<Vec<(St
             OR d.revision_count <> (SELECT COUNT(*) FROM revisions r WHERE r.document_id = d.id)
          ORDER BY d.id",
     )
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -317,7 +322,7 @@ pub async fn live_document_ids(conn: &mut Conn, after: &str, limit: i64) -> Cata
     sqlx::query_scalar("SELECT id FROM documents WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2")
         .bind(after)
         .bind(limit)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
@@ -327,7 +332,7 @@ pub async fn sealed_field_heads(conn: &mut Conn, after: &str, limit: i64) -> Cat
     sqlx::query_as("SELECT id, head_revision, sealed_fields FROM documents WHERE id > $1 AND sealed_fields <> '' ORDER BY id LIMIT $2")
         .bind(after)
         .bind(limit)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
@@ -339,22 +344,22 @@ pub async fn blobs_only_referenced_by(conn: &mut Conn, document: &str) -> Catalo
                AND document_id NOT IN (SELECT document_id FROM archive_records WHERE disposed_at IS NOT NULL))",
     )
     .bind(document)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
 /// A blob deleted by a disposal leaves the catalog's blob list and joins the disposed ones.
 pub async fn record_disposed_blob(conn: &mut Conn, sha256: &str, archive_no: &str, at: &str) -> CatalogResult<()> {
-    sqlx::query("DELETE FROM blobs WHERE sha256 = $1").bind(sha256).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM blobs WHERE sha256 = $1").bind(sha256).execute(&mut conn.0).await?;
     sqlx::query("INSERT INTO disposed_blobs (sha256, archive_no, disposed_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO UPDATE SET archive_no = excluded.archive_no, disposed_at = excluded.disposed_at")
         .bind(sha256)
         .bind(archive_no)
         .bind(at)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
 
 pub async fn disposed_blobs(conn: &mut Conn) -> CatalogResult<Vec<String>> {
-    sqlx::query_scalar("SELECT sha256 FROM disposed_blobs").fetch_all(conn).await
+    sqlx::query_scalar("SELECT sha256 FROM disposed_blobs").fetch_all(&mut conn.0).await
 }

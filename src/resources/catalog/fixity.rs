@@ -32,7 +32,7 @@ pub async fn insert(conn: &mut Conn, r: &FixityRow) -> CatalogResult<()> {
     .bind(r.manifests_checked)
     .bind(r.bad_count)
     .bind(&r.first_bad)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await
     .map(|_| ())
 }
@@ -44,6 +44,6 @@ pub async fn recent(conn: &mut Conn, limit: i64) -> CatalogResult<Vec<FixityRow>
          FROM fixity_runs ORDER BY started_at DESC LIMIT $1",
     )
     .bind(limit)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }

@@ -14,7 +14,7 @@ pub struct DataKeyRow {
 }
 
 pub async fn key_checks(conn: &mut Conn) -> CatalogResult<Vec<(String, String)>> {
-    sqlx::query_as("SELECT kek_id, check_value FROM key_checks ORDER BY kek_id").fetch_all(conn).await
+    sqlx::query_as("SELECT kek_id, check_value FROM key_checks ORDER BY kek_id").fetch_all(&mut conn.0).await
 }
 
 pub async fn insert_key_check(conn: &mut Conn, kek_id: &str, check_value: &str, at: &str) -> CatalogResult<()> {
@@ -22,20 +22,20 @@ pub async fn insert_key_check(conn: &mut Conn, kek_id: &str, check_value: &str, 
         .bind(kek_id)
         .bind(check_value)
         .bind(at)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
 
 /// How many live data keys each key-encryption key wraps.
 pub async fn keys_per_kek(conn: &mut Conn) -> CatalogResult<Vec<(String, i64)>> {
-    sqlx::query_as("SELECT kek_id, COUNT(*) FROM data_keys WHERE destroyed_at IS NULL GROUP BY kek_id ORDER BY kek_id").fetch_all(conn).await
+    sqlx::query_as("SELECT kek_id, COUNT(*) FROM data_keys WHERE destroyed_at IS NULL GROUP BY kek_id ORDER BY kek_id").fetch_all(&mut conn.0).await
 }
 
 pub async fn data_key(conn: &mut Conn, owner: &str) -> CatalogResult<Option<DataKeyRow>> {
     sqlx::query_as("SELECT owner, kek_id, wrapped, created_at, destroyed_at FROM data_keys WHERE owner = $1")
         .bind(owner)
-        .fetch_optional(conn)
+        .fetch_optional(&mut conn.0)
         .await
 }
 
@@ -46,7 +46,7 @@ pub async fn insert_data_key(conn: &mut Conn, row: &DataKeyRow) -> CatalogResult
         .bind(&row.kek_id)
         .bind(&row.wrapped)
         .bind(&row.created_at)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -60,7 +60,7 @@ pub async fn keys_not_under(conn: &mut Conn, kek_id: &str, after: &str, limit: i
     .bind(kek_id)
     .bind(after)
     .bind(limit)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -69,7 +69,7 @@ pub async fn live_keys(conn: &mut Conn, after: &str, limit: i64) -> CatalogResul
     sqlx::query_as("SELECT owner, kek_id, wrapped, created_at, destroyed_at FROM data_keys WHERE destroyed_at IS NULL AND owner > $1 ORDER BY owner LIMIT $2")
         .bind(after)
         .bind(limit)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
@@ -80,7 +80,7 @@ pub async fn rewrap(conn: &mut Conn, owner: &str, old_kek: &str, new_kek: &str, 
         .bind(wrapped)
         .bind(owner)
         .bind(old_kek)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -90,7 +90,7 @@ pub async fn destroy(conn: &mut Conn, owner: &str, at: &str) -> CatalogResult<bo
     let done = sqlx::query("UPDATE data_keys SET wrapped = '', destroyed_at = $1 WHERE owner = $2 AND destroyed_at IS NULL")
         .bind(at)
         .bind(owner)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -5,12 +5,17 @@
 //! Writes go through a pool of one connection, so write transactions are serialised in this
 //! process (SQLite allows one writer anyway, and the audit chain needs a total order); reads use
 //! a separate pool and never wait for writers (WAL mode).
+//!
+//! Services see [`Conn`], [`WriteTx`] and [`ReadConn`], never the backend's own types, so a
+//! second SQL backend changes this folder and not its callers.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 pub mod archive;
 pub mod audit;
@@ -20,9 +25,65 @@ pub mod keys;
 pub mod people;
 pub mod routing;
 
-pub use sqlx::SqliteConnection as Conn;
+mod vocabulary;
 
 pub type CatalogResult<T> = Result<T, sqlx::Error>;
+
+/// A connection to the catalog, in a transaction or not. The row functions of this folder
+/// take it; its backend connection is theirs alone.
+#[repr(transparent)]
+pub struct Conn(SqliteConnection);
+
+impl Conn {
+    fn of(raw: &mut SqliteConnection) -> &mut Conn {
+        // SAFETY: `Conn` is `repr(transparent)` over `SqliteConnection`, so the two references
+        // have the same layout and validity; the lifetime is carried over unchanged.
+        unsafe { &mut *(raw as *mut SqliteConnection as *mut Conn) }
+    }
+
+    fn of_ref(raw: &SqliteConnection) -> &Conn {
+        // SAFETY: as in `of`.
+        unsafe { &*(raw as *const SqliteConnection as *const Conn) }
+    }
+}
+
+/// A write transaction: committed by [`WriteTx::commit`], rolled back when dropped.
+pub struct WriteTx(Transaction<'static, Sqlite>);
+
+impl WriteTx {
+    pub async fn commit(self) -> CatalogResult<()> {
+        self.0.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        Conn::of_ref(&self.0)
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        Conn::of(&mut self.0)
+    }
+}
+
+/// A connection of the read pool, returned to it when dropped.
+pub struct ReadConn(PoolConnection<Sqlite>);
+
+impl Deref for ReadConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        Conn::of_ref(&self.0)
+    }
+}
+
+impl DerefMut for ReadConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        Conn::of(&mut self.0)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Catalog {
@@ -78,12 +139,13 @@ impl Catalog {
     }
 
     /// A write transaction; writers queue here, one at a time.
-    pub async fn begin_write(&self) -> CatalogResult<Transaction<'static, Sqlite>> {
-        self.writer.begin().await
+    pub async fn begin_write(&self) -> CatalogResult<WriteTx> {
+        self.writer.begin().await.map(WriteTx)
     }
 
-    pub fn reader(&self) -> &SqlitePool {
-        &self.reader
+    /// A connection for reading; it never waits for writers.
+    pub async fn read(&self) -> CatalogResult<ReadConn> {
+        self.reader.acquire().await.map(ReadConn)
     }
 
     pub async fn ping(&self) -> CatalogResult<()> {
@@ -117,9 +179,30 @@ pub async fn set_setting(conn: &mut Conn, key: &str, value: &str) -> CatalogResu
     sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(key)
         .bind(value)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
+}
+
+/// Savepoints let one job of a shared transaction fail alone (group commit).
+pub async fn savepoint(conn: &mut Conn) -> CatalogResult<()> {
+    sqlx::query("SAVEPOINT job").execute(&mut conn.0).await.map(|_| ())
+}
+
+pub async fn release_savepoint(conn: &mut Conn) -> CatalogResult<()> {
+    sqlx::query("RELEASE SAVEPOINT job").execute(&mut conn.0).await.map(|_| ())
+}
+
+/// Undoes what the job did since its savepoint, and ends the savepoint.
+pub async fn rollback_savepoint(conn: &mut Conn) -> CatalogResult<()> {
+    sqlx::query("ROLLBACK TO SAVEPOINT job").execute(&mut conn.0).await?;
+    release_savepoint(conn).await
+}
+
+/// Whether an error is a value the catalog holds that its column's vocabulary does not know
+/// (an integrity problem of the stored data, not of the request).
+pub fn is_unknown_word(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::ColumnDecode { source, .. } if source.is::<vocabulary::UnknownStoredWord>())
 }
 
 /// Bound values per statement of a batch read (SQLite allows at least 999).

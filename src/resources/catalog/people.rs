@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::{CatalogResult, Conn};
+use crate::domain::people::Classification;
 
 #[derive(Clone, Debug, FromRow)]
 pub struct UserRow {
@@ -12,7 +13,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub department: String,
     pub roles: String,
-    pub clearance: String,
+    pub clearance: Classification,
     pub color: String,
     pub created_at: String,
 }
@@ -33,13 +34,13 @@ pub async fn insert_department(conn: &mut Conn, d: &DepartmentRow) -> CatalogRes
         .bind(&d.code)
         .bind(&d.name)
         .bind(&d.created_at)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
 
 pub async fn department_exists(conn: &mut Conn, code: &str) -> CatalogResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM departments WHERE code = $1").bind(code).fetch_one(conn).await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM departments WHERE code = $1").bind(code).fetch_one(&mut conn.0).await?;
     Ok(n > 0)
 }
 
@@ -47,7 +48,7 @@ pub async fn list_departments(conn: &mut Conn, after: &str, limit: i64) -> Catal
     sqlx::query_as("SELECT code, name, created_at FROM departments WHERE code > $1 ORDER BY code LIMIT $2")
         .bind(after)
         .bind(limit)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
@@ -62,22 +63,22 @@ pub async fn insert_user(conn: &mut Conn, u: &UserRow) -> CatalogResult<()> {
     .bind(&u.password_hash)
     .bind(&u.department)
     .bind(&u.roles)
-    .bind(&u.clearance)
+    .bind(u.clearance)
     .bind(&u.color)
     .bind(&u.created_at)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await
     .map(|_| ())
 }
 
 pub async fn count_users(conn: &mut Conn) -> CatalogResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(conn).await
+    sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut conn.0).await
 }
 
 pub async fn user_by_username(conn: &mut Conn, username: &str) -> CatalogResult<Option<UserRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1")))
         .bind(username)
-        .fetch_optional(conn)
+        .fetch_optional(&mut conn.0)
         .await
 }
 
@@ -85,7 +86,7 @@ pub async fn list_users(conn: &mut Conn, after: &str, limit: i64) -> CatalogResu
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE username > $1 ORDER BY username LIMIT $2")))
         .bind(after)
         .bind(limit)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
@@ -95,7 +96,7 @@ pub async fn update_user_profile(conn: &mut Conn, id: &str, display_name: &str, 
         .bind(color)
         .bind(password_hash)
         .bind(id)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
@@ -106,7 +107,7 @@ pub async fn insert_session(conn: &mut Conn, token_hash: &str, user_id: &str, cr
         .bind(user_id)
         .bind(created_at)
         .bind(expires_at)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
@@ -127,7 +128,7 @@ pub async fn user_by_session(conn: &mut Conn, token_hash: &str, now: &str) -> Ca
     )))
     .bind(token_hash)
     .bind(now)
-    .fetch_optional(conn)
+    .fetch_optional(&mut conn.0)
     .await
 }
 
@@ -135,19 +136,19 @@ pub async fn revoke_session(conn: &mut Conn, token_hash: &str, now: &str) -> Cat
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
         .bind(now)
         .bind(token_hash)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
 
 pub async fn department_name(conn: &mut Conn, code: &str) -> CatalogResult<Option<String>> {
-    sqlx::query_scalar("SELECT name FROM departments WHERE code = $1").bind(code).fetch_optional(conn).await
+    sqlx::query_scalar("SELECT name FROM departments WHERE code = $1").bind(code).fetch_optional(&mut conn.0).await
 }
 
 /// Everyone in a department, by username (to resolve a route template's `{role, department}`).
 pub async fn users_in_department(conn: &mut Conn, code: &str) -> CatalogResult<Vec<UserRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE department = $1 ORDER BY username")))
         .bind(code)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }

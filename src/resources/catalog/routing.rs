@@ -3,6 +3,8 @@
 use sqlx::FromRow;
 
 use super::{CatalogResult, Conn, IN_LIST_MAX, in_list};
+use crate::domain::people::Urgency;
+use crate::domain::routing::{ActionKind, RouteStatus, TaskState};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct RouteRow {
@@ -10,7 +12,7 @@ pub struct RouteRow {
     pub template: Option<String>,
     pub initiator: String,
     pub steps: String,
-    pub status: String,
+    pub status: RouteStatus,
     pub current_step: i64,
     pub signed_by: Option<String>,
     pub signed_at: Option<String>,
@@ -27,10 +29,10 @@ pub struct TaskRow {
     pub position: i64,
     pub assignee: String,
     pub on_behalf_of: Option<String>,
-    pub state: String,
+    pub state: TaskState,
     pub received_at: Option<String>,
     pub handled_at: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<ActionKind>,
     pub comment: Option<String>,
     pub due_at: Option<String>,
 }
@@ -41,14 +43,14 @@ pub struct InboxRow {
     pub document_id: String,
     pub seq: i64,
     pub step: i64,
-    pub state: String,
+    pub state: TaskState,
     pub on_behalf_of: Option<String>,
     pub received_at: Option<String>,
     pub handled_at: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<ActionKind>,
     pub due_at: Option<String>,
     pub title: String,
-    pub urgency: String,
+    pub urgency: Urgency,
     pub kind: String,
 }
 
@@ -78,7 +80,7 @@ pub async fn route(conn: &mut Conn, document: &str) -> CatalogResult<Option<Rout
          FROM routes WHERE document_id = $1",
     )
     .bind(document)
-    .fetch_optional(conn)
+    .fetch_optional(&mut conn.0)
     .await
 }
 
@@ -91,14 +93,14 @@ pub async fn insert_route(conn: &mut Conn, r: &RouteRow) -> CatalogResult<()> {
     .bind(&r.template)
     .bind(&r.initiator)
     .bind(&r.steps)
-    .bind(&r.status)
+    .bind(r.status)
     .bind(r.current_step)
     .bind(&r.signed_by)
     .bind(&r.signed_at)
     .bind(r.version)
     .bind(&r.created_at)
     .bind(&r.updated_at)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await
     .map(|_| ())
 }
@@ -112,14 +114,14 @@ pub async fn update_route(conn: &mut Conn, r: &RouteRow) -> CatalogResult<bool> 
     )
     .bind(&r.document_id)
     .bind(&r.steps)
-    .bind(&r.status)
+    .bind(r.status)
     .bind(r.current_step)
     .bind(&r.signed_by)
     .bind(&r.signed_at)
     .bind(r.version)
     .bind(&r.updated_at)
     .bind(r.version - 1)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -129,7 +131,7 @@ const TASK_COLUMNS: &str = "document_id, seq, step, position, assignee, on_behal
 pub async fn tasks(conn: &mut Conn, document: &str) -> CatalogResult<Vec<TaskRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE document_id = $1 ORDER BY seq")))
         .bind(document)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
@@ -145,13 +147,13 @@ pub async fn upsert_task(conn: &mut Conn, t: &TaskRow) -> CatalogResult<()> {
     .bind(t.position)
     .bind(&t.assignee)
     .bind(&t.on_behalf_of)
-    .bind(&t.state)
+    .bind(t.state)
     .bind(&t.received_at)
     .bind(&t.handled_at)
-    .bind(&t.action)
+    .bind(t.action)
     .bind(&t.comment)
     .bind(&t.due_at)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await
     .map(|_| ())
 }
@@ -161,13 +163,13 @@ pub async fn delete_placeholder(conn: &mut Conn, document: &str, seq: i64) -> Ca
     sqlx::query("DELETE FROM tasks WHERE document_id = $1 AND seq = $2 AND state = 'waiting'")
         .bind(document)
         .bind(seq)
-        .execute(conn)
+        .execute(&mut conn.0)
         .await
         .map(|_| ())
 }
 
-pub async fn set_document_state(conn: &mut Conn, document: &str, state: &str, at: &str) -> CatalogResult<()> {
-    sqlx::query("UPDATE documents SET state = $2, updated_at = $3 WHERE id = $1").bind(document).bind(state).bind(at).execute(conn).await.map(|_| ())
+pub async fn set_document_state(conn: &mut Conn, document: &str, state: crate::domain::people::DocumentState, at: &str) -> CatalogResult<()> {
+    sqlx::query("UPDATE documents SET state = $2, updated_at = $3 WHERE id = $1").bind(document).bind(state).bind(at).execute(&mut conn.0).await.map(|_| ())
 }
 
 /// Who may read a document through its route or a distribution: `(username, task state)` for
@@ -179,7 +181,7 @@ pub async fn route_readers(conn: &mut Conn, document: &str) -> CatalogResult<Vec
          UNION SELECT department, 'distributed' FROM distributions WHERE document_id = $1",
     )
     .bind(document)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -192,7 +194,7 @@ pub async fn documents_reachable_by(conn: &mut Conn, username: &str, department:
     )
     .bind(username)
     .bind(department)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -226,7 +228,7 @@ pub async fn inbox(conn: &mut Conn, f: &InboxFilter<'_>) -> CatalogResult<Vec<In
     .bind(f.due_before)
     .bind(f.limit)
     .bind(f.offset)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }
 
@@ -239,7 +241,7 @@ pub async fn insert_distribution(conn: &mut Conn, document: &str, department: &s
     .bind(department)
     .bind(by)
     .bind(at)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -247,7 +249,7 @@ pub async fn insert_distribution(conn: &mut Conn, document: &str, department: &s
 pub async fn distributions(conn: &mut Conn, document: &str) -> CatalogResult<Vec<DistributionRow>> {
     sqlx::query_as("SELECT department, distributed_by, distributed_at FROM distributions WHERE document_id = $1 ORDER BY distributed_at, department")
         .bind(document)
-        .fetch_all(conn)
+        .fetch_all(&mut conn.0)
         .await
 }
 
@@ -265,7 +267,7 @@ pub async fn insert_opinion(conn: &mut Conn, o: &OpinionRow) -> CatalogResult<()
     .bind(o.sealed)
     .bind(&o.ink_sha256)
     .bind(&o.ink_media_type)
-    .execute(conn)
+    .execute(&mut conn.0)
     .await
     .map(|_| ())
 }
@@ -274,7 +276,7 @@ pub async fn insert_opinion(conn: &mut Conn, o: &OpinionRow) -> CatalogResult<()
 pub async fn with_opinions(conn: &mut Conn, documents: &[String]) -> CatalogResult<std::collections::BTreeSet<String>> {
     let mut found = std::collections::BTreeSet::new();
     for part in documents.chunks(IN_LIST_MAX) {
-        found.extend(in_list("SELECT DISTINCT document_id FROM opinions WHERE document_id", part).build_query_scalar::<String>().fetch_all(&mut *conn).await?);
+        found.extend(in_list("SELECT DISTINCT document_id FROM opinions WHERE document_id", part).build_query_scalar::<String>().fetch_all(&mut conn.0).await?);
     }
     Ok(found)
 }
@@ -288,6 +290,6 @@ pub async fn opinions(conn: &mut Conn, document: &str, after: &str, limit: i64) 
     .bind(document)
     .bind(after)
     .bind(limit)
-    .fetch_all(conn)
+    .fetch_all(&mut conn.0)
     .await
 }

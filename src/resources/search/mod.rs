@@ -42,6 +42,7 @@ use tantivy::indexer::LogMergePolicy;
 use tantivy::schema::{Field, FieldType, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
+use crate::domain::access::ReadScope;
 use crate::domain::sealing::SecretKey;
 use crate::domain::search::{Query, SearchField};
 use adjacent::AdjacentPairQuery;
@@ -93,16 +94,11 @@ pub struct IndexedDocument {
 #[derive(Clone, Debug)]
 pub struct IndexQuery<'a> {
     pub query: &'a Query,
-    /// The caller's clearance rank: documents above it do not exist for them.
-    pub max_rank: u64,
-    /// The caller's department, unless they may read every department.
-    pub only_department: Option<&'a str>,
-    /// With `only_department`: documents of other departments the caller reaches anyway
-    /// (routed to them, or distributed to their department).
-    pub also_documents: &'a [String],
-    /// With `only_department`: archived documents of every department are in reach too (an
-    /// archivist's).
-    pub archived_anywhere: bool,
+    /// What the caller may read (domain::access), rendered as the query's permission clause.
+    pub scope: &'a ReadScope<'a>,
+    /// The documents the scope's route and distribution clauses bring in, as the catalog lists
+    /// them (the index does not know routes).
+    pub routed: &'a [String],
     pub kind: Option<&'a str>,
     pub department: Option<&'a str>,
     pub state: Option<&'a str>,
@@ -495,15 +491,16 @@ impl SearchIndex {
     fn scope(&self, q: &IndexQuery<'_>) -> BooleanQuery {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
-        clauses.push((Occur::Must, Box::new(RangeQuery::new(Bound::Unbounded, Bound::Included(Term::from_field_u64(f.rank, q.max_rank))))));
+        let max_rank = q.scope.clearance.rank().max(0) as u64;
+        clauses.push((Occur::Must, Box::new(RangeQuery::new(Bound::Unbounded, Bound::Included(Term::from_field_u64(f.rank, max_rank))))));
         let exact = |field: Field, value: &str| -> Box<dyn TantivyQuery> { Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic)) };
-        if let Some(d) = q.only_department {
+        if let Some(d) = q.scope.department {
             let mut reach: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![(Occur::Should, exact(f.department, d))];
-            if !q.also_documents.is_empty() {
-                let ids = q.also_documents.iter().map(|id| Term::from_field_text(f.id, id));
+            if !q.routed.is_empty() {
+                let ids = q.routed.iter().map(|id| Term::from_field_text(f.id, id));
                 reach.push((Occur::Should, Box::new(TermSetQuery::new(ids))));
             }
-            if q.archived_anywhere {
+            if q.scope.archived_anywhere {
                 reach.push((Occur::Should, Box::new(TermQuery::new(Term::from_field_u64(f.archived, 1), IndexRecordOption::Basic))));
             }
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(reach))));
@@ -716,6 +713,7 @@ fn ranking_terms(words: Vec<(Term, u64)>, num_docs: u64) -> Vec<Term> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::people::Classification;
     use crate::domain::search::parse;
     use tantivy::indexer::NoMergePolicy;
 
@@ -739,12 +737,11 @@ mod tests {
     /// `q` searched by a reader of every document.
     fn results(index: &SearchIndex, q: &str) -> IndexResults {
         let query = parse(q).unwrap();
+        let scope = ReadScope { clearance: Classification::Public, department: None, username: "", distributed_to: "", archived_anywhere: false };
         let q = IndexQuery {
             query: &query,
-            max_rank: 0,
-            only_department: None,
-            also_documents: &[],
-            archived_anywhere: false,
+            scope: &scope,
+            routed: &[],
             kind: None,
             department: None,
             state: None,
