@@ -142,9 +142,7 @@ async fn register_and_route(s: &Server, clerk: &str, meta: Value, attachment_nam
 #[tokio::test]
 async fn archive_package_validates_and_imports_into_a_fresh_installation() {
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let (admin, clerk) = s.office_clerk("internal").await;
     let leader = s.user(&admin, "leader", "BGS", &["leader"], "internal").await;
     // The archive room (档案室) is a department of its own.
     s.department(&admin, "DAS", "档案室").await;
@@ -437,9 +435,7 @@ async fn concurrent_archiving_never_repeats_or_skips_a_number() {
 #[tokio::test]
 async fn disposal_destroys_the_content_and_keeps_a_tombstone() {
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
+    let (admin, clerk) = s.office_clerk("secret").await;
     let mut docs = vec![];
     for (class, marker) in [("internal", "DISPOSEPLAIN4471"), ("confidential", "DISPOSESEALED8812")] {
         let d = s.create_incoming(&clerk, &format!("待销毁 {class}"), class, &format!("正文 {marker}")).await;

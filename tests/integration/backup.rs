@@ -32,9 +32,7 @@ async fn backup_to_s3_is_incremental_and_restores_everything_but_disposed_conten
     moto.bucket("offsite").await;
     let env = moto.env();
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
+    let (admin, clerk) = s.office_clerk("secret").await;
     let secret = s.create_incoming(&clerk, "机密来文", "secret", "机密正文 BACKUPSECRET").await;
     let kept = s.create_incoming(&clerk, "长期保存", "internal", "长期保存的正文 BACKUPKEPT").await;
     let doomed = s.create_incoming(&clerk, "到期销毁", "internal", "将被销毁的正文 BACKUPDOOMED").await;

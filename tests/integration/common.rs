@@ -114,6 +114,15 @@ impl Server {
         assert!(r.status() == StatusCode::CREATED || r.status() == StatusCode::CONFLICT, "department {code}: {}", r.status());
     }
 
+    /// The usual start: the administrator's token, and the token of `clerk`, a clerk of 办公室
+    /// (BGS) with `clearance`.
+    pub async fn office_clerk(&self, clearance: &str) -> (String, String) {
+        let admin = self.admin().await;
+        self.department(&admin, "BGS", "办公室").await;
+        let clerk = self.user(&admin, "clerk", "BGS", &["clerk"], clearance).await;
+        (admin, clerk)
+    }
+
     /// Creates a user and returns their token.
     pub async fn user(&self, admin: &str, username: &str, department: &str, roles: &[&str], clearance: &str) -> String {
         let body = json!({"username": username, "display_name": username.to_uppercase(), "password": PASSWORD, "department": department, "roles": roles, "clearance": clearance});

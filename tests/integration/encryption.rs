@@ -350,9 +350,7 @@ async fn tamper_suite(s3: bool) {
     let temp = tempfile::tempdir().unwrap();
     let dir: PathBuf = temp.path().join("data");
     let s = Server::start_in(&dir, &[], &env_refs(&env)).await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
+    let (_, clerk) = s.office_clerk("secret").await;
     let (cid, id, _first, _attachment) = create_marked(&s, &clerk).await;
     let r = s
         .req(Method::POST, "/api/v1/documents", &clerk)
@@ -455,9 +453,7 @@ async fn wrong_keys_stop_the_start_and_shredded_keys_stay_shredded() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
     let mut s = Server::start_in(&dir, &[], &[]).await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
+    let (_, clerk) = s.office_clerk("secret").await;
     let (cid, id, first, _) = create_marked(&s, &clerk).await;
     assert!(s.terminate().success());
     let before: Vec<(PathBuf, String)> = files_under(&dir).into_iter().map(|f| (f.clone(), sha256_hex(&std::fs::read(&f).unwrap()))).collect();
@@ -540,9 +536,7 @@ async fn shred(dir: &Path, document: &str) {
 #[tokio::test]
 async fn a_large_sealed_attachment_round_trips() {
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "secret").await;
+    let (_, clerk) = s.office_clerk("secret").await;
     let mut state = 0x9e3779b97f4a7c15u64;
     let data: Vec<u8> = (0..(12 << 20) / 8)
         .flat_map(|_| {

@@ -24,9 +24,7 @@ impl Lcg {
 #[tokio::test]
 async fn hostile_input_never_gets_a_5xx() {
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let (admin, clerk) = s.office_clerk("internal").await;
     let doc = s.create_incoming(&clerk, "靶子", "internal", "正文").await;
     let id = doc["id"].as_str().unwrap().to_owned();
     let rev = doc["head_revision"].as_str().unwrap().to_owned();

@@ -11,6 +11,7 @@ mod encryption;
 mod durability;
 mod hostile;
 mod memory;
+mod parity;
 mod people;
 mod permissions;
 mod routing;

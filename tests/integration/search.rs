@@ -85,9 +85,7 @@ fn ids(v: &Value) -> BTreeSet<String> {
 #[tokio::test]
 async fn every_substring_finds_exactly_the_documents_that_contain_it() {
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let (_, clerk) = s.office_clerk("internal").await;
     let pool: Vec<char> = POOL.chars().collect();
     let mut rng = Rng(0x5EED_1234);
     let mut corpus: Vec<(String, String)> = Vec::new(); // (id, searchable text)
@@ -251,9 +249,7 @@ async fn permissions_are_part_of_the_query() {
 #[tokio::test]
 async fn writes_are_searchable_within_a_second_and_bad_queries_are_400() {
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let (admin, clerk) = s.office_clerk("internal").await;
     let doc = s.create_incoming(&clerk, "新鲜度测试", "internal", "第一版正文：苹果 apples 2026年预算").await;
     let first = await_total(&s, &clerk, "苹果", 1, Duration::from_secs(1)).await;
     let r = s.revise(&clerk, doc["id"].as_str().unwrap(), doc["head_revision"].as_str().unwrap(), "第二版正文：香蕉 bananas").await;
@@ -294,9 +290,7 @@ async fn writes_are_searchable_within_a_second_and_bad_queries_are_400() {
 async fn attachment_text_is_searchable() {
     use reqwest::multipart::{Form, Part};
     let s = Server::start().await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let (_, clerk) = s.office_clerk("internal").await;
     let meta = serde_json::to_string(&incoming("附件检索", "internal", "正文没有那些词")).unwrap();
     let form = Form::new()
         .part("meta", Part::text(meta).mime_str("application/json").unwrap())
@@ -330,9 +324,7 @@ fn word_document(xml_text: &str) -> Vec<u8> {
 async fn a_lost_index_is_rebuilt_with_the_same_answers() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path(), &[], &[]).await;
-    let admin = s.admin().await;
-    s.department(&admin, "BGS", "办公室").await;
-    let clerk = s.user(&admin, "clerk", "BGS", &["clerk"], "internal").await;
+    let (_, clerk) = s.office_clerk("internal").await;
     let pool: Vec<char> = POOL.chars().collect();
     let mut rng = Rng(77);
     for n in 0..300 {
