@@ -1,10 +1,11 @@
 //! henji (痕迹, "traces"): official documents as content-addressed revisions in object storage.
 //!
-//! The layers, each a folder:
-//! - [`http`] and [`cli`]: access. Parse, authenticate, map errors; no business rules.
-//! - [`services`]: the use cases, combining domain rules with the resources.
-//! - [`domain`]: plain types and pure rules (ids, manifests, permissions, audit chain). No I/O.
-//! - [`resources`]: the object store and the SQL catalog.
+//! The layers, each a folder; arrows point one way, access → services → domain ← resources:
+//! - [`http`] and [`cli`]: access. Parse, authenticate, render, map errors; no decisions.
+//! - [`services`]: the use cases and the only way in; each asks the domain before it acts.
+//! - [`domain`]: plain types and pure rules (ids, manifests, permissions and state rules,
+//!   routes, archive numbers, the audit chain). No I/O.
+//! - [`resources`]: the object store, the SQL catalog, the search index and the keyring.
 
 pub mod cli;
 pub mod domain;

@@ -136,10 +136,8 @@ pub fn open(key: &SecretKey, place: &Place<'_>, sealed: &[u8]) -> Result<Vec<u8>
     Ok(plain)
 }
 
-// AES-256-GCM is aws-lc's (already compiled in as the S3 client's TLS crypto): its assembly,
-// chosen at run time, measured 0.86–1.0 × `openssl speed` in place on these machines, where
-// the `aes-gcm` crate reached 0.6–0.7 × (and 0.58–1.0 × only when compiled for the CPU); see
-// benches/README.md. The format is plain AES-GCM, pinned by the known answers in the tests.
+// AES-256-GCM is aws-lc's (already compiled in as the S3 client's TLS crypto), at openssl's
+// speed; the format is plain AES-GCM, pinned by the known answers in the tests.
 fn encrypt(cipher: &LessSafeKey, nonce: &[u8; NONCE_BYTES], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_BYTES] {
     let mut out = [0u8; TAG_BYTES];
     // AES-GCM refuses only messages beyond 64 GiB; chunks and values are far below that.
@@ -159,8 +157,8 @@ fn decrypt(cipher: &LessSafeKey, nonce: &[u8], aad: &[u8], buf: &mut [u8], tag: 
 
 /// AES-256-GCM over a message that arrives in pieces, written out of place: a blob's chunk is
 /// gathered from an upload's pieces (or a store's) and encrypted on its way into the chunk
-/// buffer, instead of copied there and then encrypted where it lies. The copy was a third of
-/// a seal's time (benches/README.md). aws-lc's Rust API takes one contiguous message per call,
+/// buffer, instead of copied there and then encrypted where it lies. aws-lc's Rust API takes
+/// one contiguous message per call,
 /// so this is its EVP interface, the one `openssl speed -evp` measures; the output is the same
 /// AES-GCM (`a_chunk_sealed_in_pieces_is_the_one_shot_seal` checks it against `LessSafeKey`).
 struct GcmChunks {

@@ -1,5 +1,6 @@
-//! The HTTP access layer (API.md). Parses, authenticates and maps errors to problem documents;
-//! no business rules live here. Every route is listed in `router()`.
+//! The HTTP API (API.md), an access layer: it parses, authenticates, calls one service and maps
+//! its answer or error to JSON or a problem document; it decides nothing itself. Every route is
+//! listed in `router()`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -108,9 +109,8 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
     // known, and metrics are labelled by it.
     .layer(middleware::from_fn_with_state(henji.clone(), record_metrics))
     .with_state(henji);
-    // Around the router as a whole rather than through `Router::layer`, which wraps every route
-    // in each layer, boxed: every request then cloned the boxed stack level by level (24
-    // allocations of a GET body's 86, measured with callgrind; benches/README.md).
+    // Around the router as a whole: `Router::layer` would box each layer around every route,
+    // and every request would clone those boxes.
     let around = tower::ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
         // Spans name the path, never the query string: a search query may quote classified text.

@@ -22,8 +22,7 @@ use crate::domain::traces::TraceSpan;
 
 /// Bodies up to this size are kept in memory, up to `BODY_BYTES` of them in all.
 pub const CACHED_BODY_MAX: u64 = 64 * 1024;
-/// By size, not count: at 2,048 entries the cache held 30 MB of typical 15 KB bodies, and the
-/// snippets of a search over 20,000 documents mostly read and re-hashed their blobs.
+/// By size, not count: bodies vary from bytes to the 64 KiB limit.
 const BODY_BYTES: usize = 128 * 1024 * 1024;
 const SESSION_ENTRIES: usize = 10_000;
 const DOCUMENT_ENTRIES: usize = 50_000;

@@ -123,10 +123,8 @@ impl Default for ServiceSettings {
     }
 }
 
-/// Everything a use case needs, shared by every request. Cloning copies one pointer: axum
-/// clones the state for every extractor and middleware of every request, and copying the
-/// parts (a dozen reference counts, the settings' strings) showed in profiles of the hot
-/// read path.
+/// Everything a use case needs, shared by every request. Cloning copies one pointer, since
+/// axum clones the state for every extractor and middleware of every request.
 #[derive(Clone, Debug)]
 pub struct Henji(Arc<Shared>);
 

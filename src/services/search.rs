@@ -31,11 +31,8 @@ use crate::resources::catalog::routing as opinion_rows;
 use crate::resources::search::{IndexQuery, IndexResults, IndexedDocument, SearchError, SearchIndex};
 
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
-/// Audit events read per follower step, each step ending in a commit. A follower that is
-/// behind (a bulk registration) takes full steps one after another, and each commit flushes a
-/// segment per indexing thread that is later merged again: 20,000 documents registered in about
-/// 72 s were all searchable after 151 s with steps of 500, after 118-124 s with 2,000
-/// (benches/README.md). Even full, a step's texts are a few tens of megabytes.
+/// Audit events read per follower step, each step ending in a commit: large enough that a
+/// follower catching up does not flush (and later merge) a segment every few documents.
 const FOLLOW_BATCH: i64 = 2_000;
 /// The sealed index commits when it changed, and else this often to keep its watermark close
 /// (a start re-indexes from the lower of the two watermarks), and once more when the writes
@@ -554,11 +551,9 @@ impl Henji {
         Ok(SearchAnswer { total: results.total, hits, facets: SearchFacets { kind: f.kind, department: f.department, year: f.year } })
     }
 
-    /// The head bodies snippets are cut from, by document (no SQL once the caches are warm).
-    /// A cold answer reads its hits' heads and body digests in one catalog read each and their
-    /// bodies concurrently: one by one, each hit waited for three round trips to the catalog's
-    /// thread in turn, and under load every hop waits for a core (benches/README.md). A body
-    /// that cannot be read is left out: its hit shows the title instead.
+    /// The head bodies snippets are cut from, by document: one catalog read for all the hits'
+    /// heads, one for their body digests, the bodies concurrently (no SQL once the caches are
+    /// warm). A body that cannot be read is left out: its hit shows the title instead.
     async fn snippet_sources(&self, ids: &[String]) -> HashMap<String, Arc<str>> {
         let heads: Vec<(String, String)> = match self.access_facts_of(ids).await {
             Ok(facts) => facts.into_iter().map(|(id, f)| (id, f.head_revision)).collect(),

@@ -1,14 +1,22 @@
-//! Integration tests: the real binary, real HTTP, real storage.
+//! Integration tests: the real binary, real HTTP, real storage, real outside programs.
+//!
+//! archive (bagit.py validates packages, import round trip, tampering, numbering, disposal),
+//! backup (moto S3: incremental, restore), concurrency (races on one head), documents,
+//! durability (kill -9), encryption (nothing in clear at rest, tampering, rotation,
+//! shredding), hostile (random and malformed requests), memory (1 GiB in bounded memory),
+//! parity (list, search and direct reads agree for every reader), people, permissions (the
+//! department and clearance matrix), routing (both template flows, every action, live
+//! events), s3 (the store suite on moto), search (recall, permissions, freshness, rebuild),
+//! traces (three reviewers, .docx opened by LibreOffice), verify.
 
 mod common;
 
 mod archive;
 mod backup;
-
 mod concurrency;
 mod documents;
-mod encryption;
 mod durability;
+mod encryption;
 mod hostile;
 mod memory;
 mod parity;

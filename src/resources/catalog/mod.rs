@@ -92,13 +92,7 @@ pub struct Catalog {
 }
 
 /// Write-ahead log pages after which the committing connection checkpoints (SQLite's default
-/// is 1,000). A checkpoint stalls the one writer, and every request waiting on a commit, for its
-/// fsyncs of the log and the database, and copies each changed page once however often it
-/// changed since the last one; so fewer, larger checkpoints cost less in all. On a journaled
-/// ext4, 4,000 pages (a log of about 16 MiB) raised documents created per second from 631–673
-/// to 701–898 and the create p99 from about 70 to about 110 ms (benches/README.md). A checkpoint
-/// on a background connection was tried and was slower: it could not catch up with a writer
-/// that never paused, so the log could not restart and grew until the writer checkpointed anyway.
+/// is 1,000): a checkpoint stalls the one writer, so fewer, larger ones cost less in all.
 const WRITER_CHECKPOINT_PAGES: &str = "4000";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/resources/catalog/migrations");

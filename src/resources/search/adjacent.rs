@@ -3,8 +3,8 @@
 //!
 //! tantivy's phrase scorer reads every position of both terms in each document before it looks
 //! for a pair, even when it only needs to know that one exists. The bigrams of a common word
-//! occur many times in every document, so that reading was the largest cost of searching for
-//! one (benches/README.md). This scorer reads positions one at a time, in place
+//! occur many times in every document, so that reading dominates searching for one. This
+//! scorer reads positions one at a time, in place
 //! (`PositionBlocks`), and stops at the first pair. It walks both terms' postings document by
 //! document, summing term frequencies to know where each document's positions start (tantivy
 //! keeps that offset private), so it is only chosen when both terms are in many documents,

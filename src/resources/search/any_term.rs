@@ -1,10 +1,9 @@
 //! Documents that hold any of a few terms, in whichever fields, unscored: one word or character
 //! looked up in every text field at once.
 //!
-//! As a union of one term query per field, every matching document went through each field's
-//! scorer, one virtual call at a time, and through the union's window; for a common character
-//! that is most of the index, several times over, and it was the largest cost of such a search
-//! (benches/README.md). Here each term's postings are decoded block by block into one bitset
+//! A union of one term query per field would take every matching document through each
+//! field's scorer and the union's window, which for a common character is most of the index
+//! several times over. Here each term's postings are decoded block by block into one bitset
 //! per segment, and the search then walks the bitset. (tantivy's `TermSetQuery` builds such a
 //! bitset per field, and then unions the fields' scorers again.)
 

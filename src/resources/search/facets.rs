@@ -1,10 +1,9 @@
 //! Facet counts (kind, department, year) of a search's matches.
 //!
-//! Counting runs for every match, which for a common character is most of the index. Reading
-//! three columns per match (each a virtual call and a bit-unpacking) was 13–14 % of a server's
-//! samples under a search load at 100,000 documents (benches/README.md). Segments never change, so each
-//! segment's documents are numbered once by their combination of the three values
-//! (`FacetCodes`), and counting a match is one array read and one increment.
+//! Counting runs for every match, which for a common character is most of the index, so it
+//! must not read three columns per match. Segments never change, so each segment's documents
+//! are numbered once by their combination of the three values (`FacetCodes`), and counting a
+//! match is one array read and one increment.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -265,9 +265,8 @@ impl std::fmt::Debug for SearchIndex {
 /// The indexing memory budget, shared by tantivy's indexing threads; a thread flushes its
 /// segment when its share is used up. Only a rebuild (which commits once, at the end) fills
 /// it: the follower commits after every step of at most 2,000 documents, and tantivy takes
-/// the memory as a segment grows, not up front.
-/// At 64 MiB a rebuild flushed a segment every few hundred such documents and spent a third of
-/// its time merging them again (benches/README.md).
+/// the memory as a segment grows, not up front; a smaller budget makes a rebuild flush and
+/// merge again many small segments.
 const WRITER_HEAP: usize = 512 * 1024 * 1024;
 
 /// A two-bigram substring whose bigrams are each in at least 1/`DENSE` of all documents is
@@ -332,7 +331,7 @@ impl SearchIndex {
         writer.set_merge_policy(Box::new(merge_policy()));
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS).try_into()?;
         let committed = AtomicI64::new(committed_watermark(&index)?);
-        // The first searches after a start waited for these (benches/README.md); jieba's
+        // Built now so that the first searches after a start do not wait for them; jieba's
         // dictionary is loaded by the service in the background (`tokenizers::warm`).
         let facets = FacetCache::default();
         facets.warm(&reader.searcher())?;
@@ -664,8 +663,7 @@ const DOC_STORE_CACHE_BLOCKS: usize = 1024;
 
 /// tantivy's log merge policy, merging a level from 4 segments instead of 8, and a segment
 /// more than a third deleted. Every search pays per segment (term lookups, one scorer per term
-/// and field): at 100,000 documents registered over HTTP the default left 9 segments, this
-/// leaves 3 (benches/README.md). Each document is merged again a little more often.
+/// and field), so fewer segments at the price of merging each document a little more often.
 fn merge_policy() -> LogMergePolicy {
     let mut policy = LogMergePolicy::default();
     policy.set_min_num_segments(4);

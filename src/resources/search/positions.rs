@@ -1,10 +1,9 @@
 //! One term's positions in a segment, read in place a block at a time.
 //!
 //! tantivy's `PositionReader` copies every read into the caller's buffer and redoes its block
-//! bookkeeping on each call. The pair check reads a few positions of two terms in nearly every
-//! document of a frequent pair; that copying and bookkeeping, with the loop over the copies,
-//! were most of the pair check's 30 % of a loaded server's samples (benches/README.md). This
-//! reader keeps the decoded block and answers one position at a time from it.
+//! bookkeeping on each call, while the pair check reads only a few positions of two terms in
+//! nearly every document of a frequent pair. This reader keeps the decoded block and answers
+//! one position at a time from it.
 //!
 //! The layout is tantivy's (`PositionSerializer::close_term`): a VInt count of bitpacked
 //! blocks, one bit width per block, the blocks (128 values each, `BitPacker4x`), then the

@@ -3,10 +3,8 @@
 //! the index too, and replaces these files: it does not preload.)
 //!
 //! The index is memory-mapped: with its files out of the page cache (after a reboot, or once
-//! other work has pushed them out) every search faults its postings in a page at a time, and
-//! the first wrk run after a start took p99 0.5–1.5 s against about 0.1 s with the files read
-//! beforehand (benches/README.md). `madvise(WILLNEED)` through tantivy's `MmapDirectory` was
-//! tried first: Linux reads only the first few megabytes of each file for it.
+//! other work has pushed them out) every search faults its postings in a page at a time.
+//! (`madvise(WILLNEED)` does not do this: Linux reads only the first megabytes of a file.)
 //!
 //! The files are read in the order searches need them (term dictionaries before postings,
 //! positions and stored fields last) and only as far as half of the memory the system has

@@ -3,9 +3,8 @@
 //! A search first collects every match without scoring it (the total and the facets need them
 //! all), as one bitset per segment; then the query's ranking words, a union of BM25 term
 //! scorers, pick the best of those matches with tantivy's block-max WAND, which skips every
-//! block of postings whose best possible score cannot enter the page. Scored together, every
-//! match of a common word had its score computed: a fifth of all search work at 100,000
-//! documents (benches/README.md).
+//! block of postings whose best possible score cannot enter the page, where scoring while
+//! matching would compute a score for every match of a common word.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
