@@ -367,7 +367,7 @@ async fn department_add(args: DepartmentAddArgs) -> Result<ExitCode, String> {
 async fn reindex(args: StorageArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args).await?;
     let started = std::time::Instant::now();
-    let count = henji.rebuild_search(false).await.map_err(|e| e.to_string())?;
+    let count = henji.reindex(&Principal::console()).await.map_err(|e| e.to_string())?;
     println!("indexed {count} documents into {} in {:.1} s", args.config().index_dir().display(), started.elapsed().as_secs_f64());
     henji.close().await;
     Ok(ExitCode::SUCCESS)

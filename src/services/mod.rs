@@ -65,7 +65,7 @@ pub enum ServiceError {
     #[error("{0}")]
     Storage(String),
     #[error("catalog: {0}")]
-    Catalog(#[from] sqlx::Error),
+    Catalog(sqlx::Error),
     /// A body larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
@@ -190,6 +190,13 @@ impl Henji {
     /// Waits for catalog work in flight and closes the catalog.
     pub async fn close(&self) {
         self.catalog.close().await;
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    /// A stored word outside its vocabulary is damaged data, never a value to go on with.
+    fn from(e: sqlx::Error) -> Self {
+        if crate::resources::catalog::is_unknown_word(&e) { ServiceError::Integrity(e.to_string()) } else { ServiceError::Catalog(e) }
     }
 }
 

@@ -320,7 +320,7 @@ impl Henji {
 
     /// Rebuilds the index from the catalog and the object store. `fresh`: throw the folder
     /// away first (it was missing or unreadable). Returns the number of documents indexed.
-    pub async fn rebuild_search(&self, fresh: bool) -> ServiceResult<u64> {
+    pub(super) async fn rebuild_search(&self, fresh: bool) -> ServiceResult<u64> {
         let _work = self.search.work.lock().await;
         self.search.set_status(SearchStatus::Rebuilding);
         let key = self.ensure_data_key(INDEX_KEY_OWNER).await?;
@@ -364,6 +364,13 @@ impl Henji {
         self.search.set_status(SearchStatus::Ready);
         tracing::info!(documents = count, "search index rebuilt");
         Ok(count)
+    }
+
+    /// Rebuilds the index now, in this process (`henji reindex`, administrators). Returns the
+    /// number of documents indexed.
+    pub async fn reindex(&self, who: &Principal) -> ServiceResult<u64> {
+        access::check_admin(who).map_err(|d| ServiceError::from_denied(d, "search index"))?;
+        self.rebuild_search(false).await
     }
 
     /// Starts a rebuild in the background (administrators: `POST /api/v1/admin/reindex`).
