@@ -13,6 +13,7 @@ pub mod http;
 pub mod resources;
 pub mod services;
 pub mod telemetry;
+pub mod web;
 
 #[cfg(test)]
 mod layers;
@@ -31,6 +32,7 @@ pub async fn serve_on(listener: tokio::net::TcpListener, henji: Henji, max_body:
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;
+        writeln!(out, "web desk (办公桌面): http://{addr}/   API: http://{addr}/api/v1/openapi.json")?;
         out.flush()?;
     }
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;

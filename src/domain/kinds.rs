@@ -14,6 +14,8 @@ pub struct Kind {
     pub title: String,
     pub schema: Value,
     validator: jsonschema::Validator,
+    /// The fields in the order the schema lists them (a form shows them so).
+    field_order: Vec<String>,
 }
 
 impl std::fmt::Debug for Kind {
@@ -48,7 +50,63 @@ impl Kind {
             .build(&schema)
             .map_err(|e| KindError::BadSchema { kind: name.to_owned(), detail: e.to_string() })?;
         let title = schema.get("title").and_then(Value::as_str).unwrap_or(name).to_owned();
-        Ok(Self { name: name.to_owned(), title, schema, validator })
+        let field_order = schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        Ok(Self { name: name.to_owned(), title, schema, validator, field_order })
+    }
+
+    /// A kind from its schema's text, keeping the order in which the text lists the fields.
+    pub fn parse(name: &str, text: &str) -> Result<Self, KindError> {
+        let bad = |e: serde_json::Error| KindError::BadSchema { kind: name.to_owned(), detail: e.to_string() };
+        let schema: Value = serde_json::from_str(text).map_err(bad)?;
+        let order: PropertyOrder = serde_json::from_str(text).map_err(bad)?;
+        let mut kind = Self::new(name, schema)?;
+        kind.field_order = order.0;
+        Ok(kind)
+    }
+
+    /// The registration form drawn from the schema: each field, in the schema's order, with
+    /// its title, whether it is required or sensitive, and how it is entered.
+    pub fn form(&self) -> Vec<FormField> {
+        let required: Vec<&str> = self.schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let Some(props) = self.schema.get("properties").and_then(Value::as_object) else { return vec![] };
+        self.field_order
+            .iter()
+            .filter_map(|name| {
+                let p = props.get(name)?;
+                Some(FormField {
+                    name: name.clone(),
+                    title: p.get("title").and_then(Value::as_str).unwrap_or(name).to_owned(),
+                    required: required.contains(&name.as_str()),
+                    sensitive: p.get("x-sensitive").and_then(Value::as_bool) == Some(true),
+                    input: Input::of(p),
+                })
+            })
+            .collect()
+    }
+
+    /// The `fields` object from a form's text entries (field name, text as typed): empty
+    /// entries are left out, numbers and lists converted as the schema says. The result is
+    /// then validated as any request's fields are.
+    pub fn fields_from_form<'a>(&self, entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Map<String, Value>, FieldError> {
+        let props = self.schema.get("properties").and_then(Value::as_object);
+        let mut out = Map::new();
+        for (name, text) in entries {
+            let bad = |detail: &str| FieldError { field: format!("fields.{name}"), detail: detail.to_owned() };
+            let schema = props.and_then(|p| p.get(name)).ok_or_else(|| bad("is not a field of this kind"))?;
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let value = match Input::of(schema) {
+                Input::Integer => Value::from(text.parse::<i64>().map_err(|_| bad("must be a whole number"))?),
+                Input::Number => serde_json::Number::from_f64(text.parse::<f64>().map_err(|_| bad("must be a number"))?).map(Value::Number).ok_or_else(|| bad("must be a finite number"))?,
+                Input::Flag => Value::Bool(matches!(text, "on" | "true" | "1" | "是")),
+                Input::Lines => Value::Array(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Value::String(l.to_owned())).collect()),
+                Input::Text | Input::LongText | Input::Date | Input::Choice(_) => Value::String(text.to_owned()),
+            };
+            out.insert(name.to_owned(), value);
+        }
+        Ok(out)
     }
 
     /// 收文 starts registered (the clerk has registered it); everything else starts as a draft.
@@ -97,6 +155,100 @@ impl Kind {
     }
 }
 
+/// A field on the registration form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormField {
+    pub name: String,
+    pub title: String,
+    pub required: bool,
+    /// `x-sensitive`: sealed at rest, shown only to those who may read the document.
+    pub sensitive: bool,
+    pub input: Input,
+}
+
+/// How a field is entered, from its schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Text,
+    /// A string that may run long (more than 200 characters allowed).
+    LongText,
+    /// `"format": "date"`
+    Date,
+    Integer,
+    Number,
+    /// `enum`: one of these.
+    Choice(Vec<String>),
+    /// An array of strings: one per line.
+    Lines,
+    Flag,
+}
+
+impl Input {
+    fn of(schema: &Value) -> Self {
+        if let Some(choices) = schema.get("enum").and_then(Value::as_array) {
+            return Input::Choice(choices.iter().map(|c| c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string())).collect());
+        }
+        match schema.get("type").and_then(Value::as_str) {
+            Some("integer") => Input::Integer,
+            Some("number") => Input::Number,
+            Some("boolean") => Input::Flag,
+            Some("array") => Input::Lines,
+            _ if schema.get("format").and_then(Value::as_str) == Some("date") => Input::Date,
+            _ if schema.get("maxLength").and_then(Value::as_u64).is_none_or(|m| m > 200) => Input::LongText,
+            _ => Input::Text,
+        }
+    }
+}
+
+/// The keys of a schema's `properties`, in the order its text lists them (serde_json's map
+/// sorts them).
+struct PropertyOrder(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for PropertyOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys(Vec<String>);
+        impl<'de> serde::Deserialize<'de> for Keys {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Keys;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                        let mut keys = Vec::new();
+                        while let Some(key) = map.next_key::<String>()? {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            keys.push(key);
+                        }
+                        Ok(Keys(keys))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        struct Top;
+        impl<'de> serde::de::Visitor<'de> for Top {
+            type Value = PropertyOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON Schema object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<PropertyOrder, A::Error> {
+                let mut order = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "properties" {
+                        order = map.next_value::<Keys>()?.0;
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(PropertyOrder(order))
+            }
+        }
+        d.deserialize_map(Top)
+    }
+}
+
 fn dotted(path: &[String]) -> String {
     std::iter::once("fields".to_owned()).chain(path.iter().cloned()).collect::<Vec<_>>().join(".")
 }
@@ -119,6 +271,16 @@ impl KindRegistry {
         Ok(Self { kinds })
     }
 
+    /// Later entries override earlier ones, each kept in the field order of its text.
+    pub fn from_texts<'a>(texts: impl IntoIterator<Item = (String, &'a str)>) -> Result<Self, KindError> {
+        let mut kinds = BTreeMap::new();
+        for (name, text) in texts {
+            let kind = Kind::parse(&name, text)?;
+            kinds.insert(name, kind);
+        }
+        Ok(Self { kinds })
+    }
+
     pub fn get(&self, name: &str) -> Option<&Kind> {
         self.kinds.get(name)
     }
@@ -132,6 +294,33 @@ impl KindRegistry {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_form_follows_the_schema_and_converts_what_is_typed() {
+        let text = r#"{"type":"object","required":["来文单位"],"properties":{
+            "来文单位":{"type":"string","title":"来文单位 (issuer)","maxLength":200},
+            "来文日期":{"type":"string","format":"date"},
+            "页数":{"type":"integer","minimum":1},
+            "主送机关":{"type":"array","items":{"type":"string"}},
+            "缓急":{"type":"string","enum":["平件","加急"]},
+            "签收人":{"type":"string","maxLength":50,"x-sensitive":true}}}"#;
+        let kind = Kind::parse("incoming", text).unwrap();
+        let form = kind.form();
+        let names: Vec<&str> = form.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["来文单位", "来文日期", "页数", "主送机关", "缓急", "签收人"], "the text's order, not the code points'");
+        assert!(form[0].required && !form[1].required);
+        assert_eq!(form[0].title, "来文单位 (issuer)");
+        assert_eq!(form[1].input, Input::Date);
+        assert_eq!(form[2].input, Input::Integer);
+        assert_eq!(form[3].input, Input::Lines);
+        assert_eq!(form[4].input, Input::Choice(vec!["平件".into(), "加急".into()]));
+        assert!(form[5].sensitive && form[5].input == Input::Text);
+        let fields = kind.fields_from_form([("来文单位", " 市财政局 "), ("页数", "3"), ("主送机关", "各区\n\n各局"), ("来文日期", "")]).unwrap();
+        assert_eq!(Value::Object(fields.clone()), json!({"来文单位": "市财政局", "页数": 3, "主送机关": ["各区", "各局"]}));
+        assert!(kind.validate(&fields).is_ok());
+        assert_eq!(kind.fields_from_form([("页数", "三")]).unwrap_err().field, "fields.页数");
+        assert_eq!(kind.fields_from_form([("颜色", "红")]).unwrap_err().field, "fields.颜色");
+    }
 
     fn kind() -> Kind {
         Kind::new(

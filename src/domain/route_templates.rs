@@ -82,6 +82,16 @@ impl RouteTemplate {
             .collect()
     }
 
+    /// Whether documents of `kind` may take this route.
+    pub fn fits(&self, kind: &str) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind)
+    }
+
+    /// Whether step `i` (from 0) names nobody: who handles it is said when routing.
+    pub fn step_is_open(&self, i: usize) -> bool {
+        matches!(&self.steps.get(i).map(|s| &s.assignees), Some(AssigneeSelector::Users(users)) if users.is_empty())
+    }
+
     /// A step named by its name or its number (from 1), as in the `assignees` of a route request.
     pub fn step_index(&self, key: &str) -> Option<usize> {
         if let Ok(n) = key.parse::<usize>() {

@@ -296,6 +296,14 @@ impl Route {
         self.steps.len() as u32
     }
 
+    /// The step after the current one when nobody is named for it yet: an `approve` of the
+    /// current step must then say who (`to`).
+    pub fn open_next_step(&self) -> Option<u32> {
+        let next = self.current + 1;
+        let step = self.steps.get(self.current as usize)?;
+        (self.status == RouteStatus::Active && self.current > 0 && step.assignees.is_empty()).then_some(next)
+    }
+
     fn next_seq(&self) -> i64 {
         self.tasks.iter().map(|t| t.seq).max().unwrap_or(0) + 1
     }

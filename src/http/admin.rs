@@ -42,7 +42,7 @@ async fn list_audit(State(henji): State<Henji>, user: CurrentUser, ApiQuery(q): 
         None | Some("") => 0,
         Some(c) => c.parse().map_err(|_| Problem::bad_request("cursor must come from next_cursor"))?,
     };
-    let query = audit::AuditQuery { document: q.document, user: q.user, since: q.since, after_seq, limit: limit + 1 };
+    let query = audit::AuditQuery { document: q.document, user: q.user, since: q.since, after_seq, newest_before: None, limit: limit + 1 };
     let events = henji.list_audit(&user.principal, &query).await?;
     Ok(Json(Page::from_items(events, limit, |e| e.seq.to_string())))
 }

@@ -19,7 +19,7 @@ use super::extract::{ApiPath, ApiQuery, CurrentUser, body_rejection, content_typ
 use super::{ListQuery, Page};
 use crate::domain::people::DocumentState;
 use crate::services::documents::{BlobContent, BlobDownload, CreateDocument, DocumentQuery, DocumentView, ReviseDocument, RevisionView};
-use crate::services::uploads::{UploadSealing, UploadedFile};
+use crate::services::uploads::{Upload, UploadSealing, UploadedFile};
 use crate::services::{Henji, clamp_limit};
 
 pub fn router() -> OpenApiRouter<Henji> {
@@ -59,7 +59,7 @@ async fn incoming<M: DeserializeOwned>(henji: &Henji, req: Request) -> ApiResult
     Err(Problem::unsupported_media_type("expected application/json or multipart/form-data"))
 }
 
-pub(super) fn multipart_problem(e: MultipartError) -> Problem {
+pub(crate) fn multipart_problem(e: MultipartError) -> Problem {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Problem::too_large("the request body is larger than the configured limit")
     } else {
@@ -67,7 +67,7 @@ pub(super) fn multipart_problem(e: MultipartError) -> Problem {
     }
 }
 
-pub(super) async fn read_small_field(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
+pub(crate) async fn read_small_field(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
     let name = field.name().unwrap_or("").chars().take(32).collect::<String>();
     let mut out = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_problem)? {
@@ -89,30 +89,15 @@ struct Files {
 /// already written are unreferenced and harmless.
 async fn store_parts(henji: &Henji, sealing: Option<&UploadSealing>, mut multipart: Multipart, inline_body: bool) -> ApiResult<Files> {
     let mut files = Files { body: None, attachments: vec![] };
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_problem)? {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_problem)? {
         let name = field.name().unwrap_or("").to_owned();
-        let mut upload = match name.as_str() {
+        let upload = match name.as_str() {
             "body" if files.body.is_some() || inline_body => return Err(Problem::invalid("body", "give the body once: either meta.body.text or one `body` part")),
             "body" => henji.body_upload(sealing),
             "attachment" => henji.attachment_upload(sealing, files.attachments.len(), field.file_name(), field.content_type())?,
             other => return Err(Problem::invalid(other.chars().take(64).collect::<String>(), "unknown part; expected `body` or `attachment`")),
         };
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    if let Err(e) = upload.write(chunk).await {
-                        upload.abort().await;
-                        return Err(e.into());
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    upload.abort().await;
-                    return Err(multipart_problem(e));
-                }
-            }
-        }
-        let file = henji.finish_upload(upload).await?;
+        let file = stream_part(henji, upload, field).await?;
         if name == "body" {
             files.body = Some(file);
         } else {
@@ -120,6 +105,26 @@ async fn store_parts(henji: &Henji, sealing: Option<&UploadSealing>, mut multipa
         }
     }
     Ok(files)
+}
+
+/// One file part into the object store as it arrives (hashed, and sealed when `upload` seals).
+pub(crate) async fn stream_part(henji: &Henji, mut upload: Upload, mut field: Field<'_>) -> ApiResult<UploadedFile> {
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if let Err(e) = upload.write(chunk).await {
+                    upload.abort().await;
+                    return Err(e.into());
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                upload.abort().await;
+                return Err(multipart_problem(e));
+            }
+        }
+    }
+    Ok(henji.finish_upload(upload).await?)
 }
 
 /// The body (given inline in the JSON, or as a `body` part) and the attachments, stored.

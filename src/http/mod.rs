@@ -94,7 +94,7 @@ pub fn router(henji: Henji, max_body: usize) -> axum::Router {
         .merge(ops::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
-    let routes = api.route(
+    let routes = api.merge(crate::web::router()).route(
         "/api/v1/openapi.json",
         axum::routing::get(move || {
             let doc = openapi.clone();

@@ -9,10 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, Problem};
-use super::extract::{ApiJson, ApiQuery, CurrentUser};
+use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
 use super::{ListQuery, Page};
 use crate::domain::people::{Classification, Role};
-use crate::services::people::{DepartmentView, NewUser, ProfileChange, UserView};
+use crate::services::people::{DepartmentView, NewUser, ProfileChange, UserChange, UserView};
 use crate::services::{Henji, clamp_limit};
 
 pub fn router() -> OpenApiRouter<Henji> {
@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<Henji> {
         .routes(routes!(delete_session))
         .routes(routes!(get_me, patch_me))
         .routes(routes!(create_user, list_users))
+        .routes(routes!(update_user))
         .routes(routes!(create_department, list_departments))
 }
 
@@ -93,6 +94,14 @@ pub struct CreateUser {
 async fn create_user(State(henji): State<Henji>, user: CurrentUser, ApiJson(req): ApiJson<CreateUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
     let new = NewUser { username: req.username, display_name: req.display_name, password: req.password, department: req.department, roles: req.roles, clearance: req.clearance };
     Ok((StatusCode::CREATED, Json(henji.create_user(&user.principal, new).await?)))
+}
+
+/// Change a user's roles, clearance, name, or reset their password (administrators only; a
+/// reset ends the user's sessions).
+#[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "people", security(("bearer" = [])), params(("username" = String, Path)), request_body = UserChange,
+    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_user(State(henji): State<Henji>, user: CurrentUser, ApiPath(username): ApiPath<String>, ApiJson(change): ApiJson<UserChange>) -> ApiResult<Json<UserView>> {
+    Ok(Json(henji.update_user(&user.principal, &username, change).await?))
 }
 
 /// Every signed-in user may list users, to choose assignees.

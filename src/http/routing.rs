@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::multipart::Multipart;
+use axum::extract::multipart::{Field, Multipart};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -22,7 +22,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, body_rejection, co
 use crate::domain::people::Principal;
 use crate::domain::route_templates::RouteTemplate;
 use crate::services::documents::DocumentView;
-use crate::services::opinions::{OpinionView, ink_signature_matches};
+use crate::services::opinions::{OpinionView, PreparedOpinion, ink_signature_matches};
 use crate::services::routing::{ActionRequest, InboxItem, InboxQuery, RouteRequest, RouteView, TrailEntry};
 use crate::services::uploads::UploadedFile;
 use crate::services::{Henji, clamp_limit};
@@ -123,46 +123,49 @@ async fn add_opinion(State(henji): State<Henji>, user: CurrentUser, ApiPath(id):
     let mut multipart = Multipart::from_request(req, &henji).await.map_err(|e| Problem::bad_request(e.body_text()))?;
     let prepared = henji.prepare_opinion(who, &id).await?;
     let (mut text, mut ink): (Option<String>, Option<UploadedFile>) = (None, None);
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_problem)? {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_problem)? {
         match field.name().unwrap_or("") {
             "text" if text.is_none() => {
                 let bytes = read_small_field(field, 64 * 1024).await?;
                 text = Some(String::from_utf8(bytes).map_err(|_| Problem::invalid("text", "is not UTF-8"))?);
             }
-            "ink" if ink.is_none() => {
-                let media_type = field.content_type().map(str::to_owned);
-                let mut upload = henji.ink_upload(&prepared, media_type.as_deref())?;
-                let mut first = true;
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if first && !ink_signature_matches(media_type.as_deref().unwrap_or(""), &chunk) {
-                                upload.abort().await;
-                                return Err(Problem::invalid("ink", "the image's bytes do not match its Content-Type (PNG, JPEG or SVG)"));
-                            }
-                            first = false;
-                            if let Err(e) = upload.write(chunk).await {
-                                upload.abort().await;
-                                return Err(e.into());
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            upload.abort().await;
-                            return Err(multipart_problem(e));
-                        }
-                    }
-                }
-                if first {
-                    upload.abort().await;
-                    return Err(Problem::invalid("ink", "the image is empty"));
-                }
-                ink = Some(henji.finish_upload(upload).await?);
-            }
+            "ink" if ink.is_none() => ink = Some(receive_ink(&henji, &prepared, field).await?),
             other => return Err(Problem::invalid(other.chars().take(64).collect::<String>(), "unknown or repeated part; expected one `ink` and at most one `text`")),
         }
     }
     Ok((StatusCode::CREATED, Json(henji.add_opinion(who, prepared, text, ink).await?)))
+}
+
+/// A handwriting image part, streamed in; its first bytes must be what its type says.
+pub(crate) async fn receive_ink(henji: &Henji, prepared: &PreparedOpinion, mut field: Field<'_>) -> ApiResult<UploadedFile> {
+    let media_type = field.content_type().map(str::to_owned);
+    let mut upload = henji.ink_upload(prepared, media_type.as_deref())?;
+    let mut first = true;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if first && !ink_signature_matches(media_type.as_deref().unwrap_or(""), &chunk) {
+                    upload.abort().await;
+                    return Err(Problem::invalid("ink", "the image's bytes do not match its Content-Type (PNG, JPEG or SVG)"));
+                }
+                first = false;
+                if let Err(e) = upload.write(chunk).await {
+                    upload.abort().await;
+                    return Err(e.into());
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                upload.abort().await;
+                return Err(multipart_problem(e));
+            }
+        }
+    }
+    if first {
+        upload.abort().await;
+        return Err(Problem::invalid("ink", "the image is empty"));
+    }
+    Ok(henji.finish_upload(upload).await?)
 }
 
 /// Opinions, oldest first; a handwriting image is fetched at `/api/v1/blobs/{ink_sha256}`.

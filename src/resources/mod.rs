@@ -4,5 +4,6 @@
 
 pub mod blob_store;
 pub mod catalog;
+pub mod engines;
 pub mod keyring;
 pub mod search;

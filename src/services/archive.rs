@@ -29,6 +29,9 @@ pub struct ArchiveRequest {
 pub struct ArchiveRecordView {
     pub archive_no: String,
     pub document: String,
+    /// The document's title, where the caller may read the document (not after disposal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     pub retention: Retention,
     pub archived_at: String,
     pub archived_by: String,
@@ -58,6 +61,7 @@ impl ArchiveRecordView {
             expired: r.expires_at.as_deref().is_some_and(|e| e <= now),
             archive_no: r.archive_no,
             document: r.document_id,
+            title: None,
             retention,
             archived_at: r.archived_at,
             archived_by: r.archived_by,
@@ -157,8 +161,10 @@ impl Henji {
             let Some(last) = page.last().map(|r| r.archive_no.clone()) else { break };
             let full = page.len() as i64 == q.limit;
             for r in page {
-                if self.may_see_record(who, &r).await? {
-                    out.push(ArchiveRecordView::from_row(r, &at)?);
+                if let Some(title) = self.record_title(who, &r).await? {
+                    let mut view = ArchiveRecordView::from_row(r, &at)?;
+                    view.title = title;
+                    out.push(view);
                 }
             }
             if out.len() as i64 >= q.limit || !full {
@@ -172,15 +178,21 @@ impl Henji {
 
     /// A record is listed to whoever may read its document; a disposed one (its document is
     /// gone) to its department's people and to administrators.
-    async fn may_see_record(&self, who: &Principal, r: &ArchiveRow) -> ServiceResult<bool> {
+    /// `None` if the caller may not see the record; else the document's title if they may
+    /// read it (a disposed record's tombstone has none).
+    async fn record_title(&self, who: &Principal, r: &ArchiveRow) -> ServiceResult<Option<Option<String>>> {
         if r.disposed_at.is_some() {
-            return Ok(access::check_read_tombstone(who, &r.department).is_ok());
+            return Ok(access::check_read_tombstone(who, &r.department).is_ok().then_some(None));
         }
         match self.readable_document(who, &r.document_id).await {
-            Ok(_) => Ok(true),
-            Err(ServiceError::NotFound(_)) => Ok(false),
+            Ok(row) => Ok(Some(Some(row.title))),
+            Err(ServiceError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn may_see_record(&self, who: &Principal, r: &ArchiveRow) -> ServiceResult<bool> {
+        Ok(self.record_title(who, r).await?.is_some())
     }
 
     /// An archive record the caller may see, as the API shows it.

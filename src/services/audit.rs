@@ -21,6 +21,8 @@ pub struct AuditQuery {
     pub since: Option<String>,
     /// After this sequence number (the previous page's last).
     pub after_seq: i64,
+    /// Instead: newest first, below this sequence number.
+    pub newest_before: Option<i64>,
     pub limit: i64,
 }
 
@@ -74,7 +76,7 @@ impl Henji {
             )),
             None => None,
         };
-        let filter = EventFilter { document: q.document.as_deref(), user: q.user.as_deref(), since: since.as_deref(), after_seq: q.after_seq, limit: q.limit };
+        let filter = EventFilter { document: q.document.as_deref(), user: q.user.as_deref(), since: since.as_deref(), after_seq: q.after_seq, newest_before: q.newest_before, limit: q.limit };
         Ok(audit_log::list(&mut *self.catalog.read().await?, &filter).await?)
     }
 

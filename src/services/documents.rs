@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -24,6 +25,7 @@ use crate::resources::catalog::keys::{DataKeyRow, insert_data_key};
 use crate::resources::catalog::documents::{self as rows, DocumentFilter, DocumentRow, RevisionRow};
 use crate::resources::catalog::people::department_exists;
 use crate::resources::catalog::{Conn, is_unique_violation};
+use crate::resources::engines::{self, EngineError};
 
 /// `{"text": "..."}`: a body given inline.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -604,6 +606,21 @@ impl Henji {
             }
         }
         Err(ServiceError::NotFound("blob"))
+    }
+
+    /// The first page of a PDF attachment as a small PNG (for the desk), for a caller who may
+    /// read a document that has it.
+    pub async fn pdf_thumbnail(&self, who: &Principal, sha256: &str) -> ServiceResult<Bytes> {
+        let download = self.blob(who, sha256).await?;
+        if !download.media_type.eq_ignore_ascii_case("application/pdf") {
+            return Err(ServiceError::NotFound("thumbnail"));
+        }
+        let stream = download.content.into_stream().map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))).boxed();
+        let png = engines::pdf_thumbnail(engines::Input::Stream(stream), 240).await.map_err(|e| match e {
+            EngineError::Missing(what) => ServiceError::Unavailable(format!("{what} is needed to show PDF pages")),
+            other => ServiceError::invalid("attachment", format!("the PDF's first page cannot be shown: {other}")),
+        })?;
+        Ok(Bytes::from(png))
     }
 
     /// A tombstone: the document disappears from every read; its content stays until disposal.

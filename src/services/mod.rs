@@ -21,6 +21,7 @@ pub mod audit;
 pub mod backup;
 pub mod cache;
 pub mod demo;
+pub mod desk;
 pub mod documents;
 pub mod events;
 pub mod export;

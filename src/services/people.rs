@@ -69,6 +69,18 @@ pub struct NewUser {
     pub clearance: Classification,
 }
 
+/// What an administrator changes of another user (`PATCH /api/v1/users/{username}`); absent
+/// parts stay as they are.
+#[derive(Clone, Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub display_name: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    pub clearance: Option<Classification>,
+    /// A new password (a reset): the user's open sessions end.
+    pub password: Option<String>,
+}
+
 /// Changes a user makes to themselves.
 #[derive(Clone, Debug, Default)]
 pub struct ProfileChange {
@@ -286,6 +298,51 @@ impl Henji {
         // An author a legend could not name before may now have a name.
         self.caches.people_changed();
         Ok(UserView::from(&principal_from_row(row)?))
+    }
+
+    /// An administrator changes a user's roles, clearance, name or password.
+    pub async fn update_user(&self, by: &Principal, username: &str, change: UserChange) -> ServiceResult<UserView> {
+        access::check_admin(by).map_err(|d| ServiceError::from_denied(d, "user"))?;
+        let row = rows::user_by_username(&mut *self.catalog.read().await?, username).await?.ok_or(ServiceError::NotFound("user"))?;
+        let mut user = principal_from_row(row.clone())?;
+        let mut changed = Vec::new();
+        if let Some(name) = change.display_name {
+            user.display_name = check_display_name(&name)?;
+            changed.push("display_name");
+        }
+        if let Some(mut roles) = change.roles {
+            if roles.is_empty() {
+                return Err(ServiceError::invalid("roles", "at least one role is required"));
+            }
+            roles.sort();
+            roles.dedup();
+            user.roles = roles;
+            changed.push("roles");
+        }
+        if let Some(c) = change.clearance {
+            user.clearance = c;
+            changed.push("clearance");
+        }
+        let password_hash = match change.password {
+            Some(p) => {
+                check_password(&p)?;
+                changed.push("password");
+                hash_password(p).await?
+            }
+            None => row.password_hash,
+        };
+        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+        let at = now();
+        let mut tx = self.catalog.begin_write().await?;
+        rows::update_user_admin(&mut tx, &user.id, &roles.join(","), user.clearance, &user.display_name, &password_hash).await?;
+        if changed.contains(&"password") {
+            rows::revoke_sessions_of(&mut tx, &user.id, &at).await?;
+        }
+        let detail = json!({"changed": changed, "roles": roles, "clearance": user.clearance});
+        self.audit(&mut tx, &at, by, "user.update", format!("user/{}", user.username), None, detail).await?;
+        tx.commit().await?;
+        self.caches.forget_user(&user.id);
+        Ok(UserView::from(&user))
     }
 
     pub async fn list_users(&self, after: &str, limit: i64) -> ServiceResult<Vec<UserView>> {

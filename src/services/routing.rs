@@ -177,7 +177,7 @@ fn task_from_row(r: TaskRow) -> ServiceResult<Task> {
     })
 }
 
-fn route_from_rows(row: &RouteRow, tasks: Vec<TaskRow>, signs_off: bool) -> ServiceResult<Route> {
+pub(super) fn route_from_rows(row: &RouteRow, tasks: Vec<TaskRow>, signs_off: bool) -> ServiceResult<Route> {
     let steps: Vec<StepPlan> = serde_json::from_str(&row.steps).map_err(|e| ServiceError::Internal(format!("route of {}: steps: {e}", row.document_id)))?;
     Ok(Route {
         initiator: row.initiator.clone(),
@@ -256,7 +256,7 @@ impl Henji {
                     let known: Vec<&str> = self.templates.iter().map(|t| t.name.as_str()).collect();
                     ServiceError::invalid("template", format!("unknown template; known: {}", known.join(", ")))
                 })?;
-                if !template.kinds.is_empty() && !template.kinds.iter().any(|k| k == kind) {
+                if !template.fits(kind) {
                     return Err(ServiceError::invalid("template", format!("template {name} is for {} documents", template.kinds.join(", "))));
                 }
                 let mut conn = self.catalog.read().await?;
@@ -587,6 +587,11 @@ impl Henji {
                 })
             })
             .collect()
+    }
+
+    /// The route templates a document of `kind` may take.
+    pub fn route_templates_for(&self, kind: &str) -> Vec<&crate::domain::route_templates::RouteTemplate> {
+        self.templates.iter().filter(|t| t.fits(kind)).collect()
     }
 
     /// Documents a read scope reaches through routes and distributions (for search's

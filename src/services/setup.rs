@@ -260,11 +260,7 @@ pub fn load_route_templates(dir: Option<&Path>) -> Result<TemplateRegistry, Setu
 
 /// Built-in kinds, then every `*.json` in the schemas folder (which may override them).
 pub fn load_kinds(dir: Option<&Path>) -> Result<KindRegistry, SetupError> {
-    let mut schemas: Vec<(String, Value)> = Vec::new();
-    for (name, text) in BUILTIN_KINDS {
-        let value = serde_json::from_str(text).map_err(|e| SetupError::SchemaFile { path: PathBuf::from(format!("schemas/{name}.json")), detail: e.to_string() })?;
-        schemas.push(((*name).to_owned(), value));
-    }
+    let mut texts: Vec<(String, String)> = BUILTIN_KINDS.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())).collect();
     if let Some(dir) = dir {
         let entries = std::fs::read_dir(dir).map_err(|e| SetupError::SchemaFile { path: dir.to_owned(), detail: e.to_string() })?;
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
@@ -272,9 +268,9 @@ pub fn load_kinds(dir: Option<&Path>) -> Result<KindRegistry, SetupError> {
         for path in paths {
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
             let text = std::fs::read_to_string(&path).map_err(|e| SetupError::SchemaFile { path: path.clone(), detail: e.to_string() })?;
-            let value = serde_json::from_str(&text).map_err(|e| SetupError::SchemaFile { path: path.clone(), detail: e.to_string() })?;
-            schemas.push((name, value));
+            serde_json::from_str::<Value>(&text).map_err(|e| SetupError::SchemaFile { path: path.clone(), detail: e.to_string() })?;
+            texts.push((name, text));
         }
     }
-    Ok(KindRegistry::from_schemas(schemas)?)
+    Ok(KindRegistry::from_texts(texts.iter().map(|(n, t)| (n.clone(), t.as_str())))?)
 }

@@ -247,7 +247,7 @@ impl Henji {
     }
 
     /// The traces of `from`..`to` (defaults: the first revision and the head).
-    async fn traces(&self, who: &Principal, id: &str, from: Option<TraceStart>, to: Option<&str>) -> ServiceResult<ComputedTrace> {
+    pub(super) async fn traces(&self, who: &Principal, id: &str, from: Option<TraceStart>, to: Option<&str>) -> ServiceResult<ComputedTrace> {
         let row = self.readable_document(who, id).await?;
         let range = self.resolve_range(&row, from.unwrap_or(TraceStart::Revision(String::new())), to).await?;
 
@@ -267,7 +267,7 @@ impl Henji {
     }
 
     /// The text of `to` (default: the head) alone.
-    async fn clean_text(&self, who: &Principal, id: &str, to: Option<&str>) -> ServiceResult<CleanText> {
+    pub(super) async fn clean_text(&self, who: &Principal, id: &str, to: Option<&str>) -> ServiceResult<CleanText> {
         let row = self.readable_document(who, id).await?;
         let range = self.resolve_range(&row, TraceStart::Empty, to).await?;
         let revision = &range.revisions[range.to];

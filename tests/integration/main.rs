@@ -1,7 +1,8 @@
 //! Integration tests: the real binary, real HTTP, real storage, real outside programs.
 //!
 //! archive (bagit.py validates packages, import round trip, tampering, numbering, disposal),
-//! backup (moto S3: incremental, restore), concurrency (races on one head), documents,
+//! backup (moto S3: incremental, restore), concurrency (races on one head), desk (the web
+//! pages in headless Chromium through WebDriver: every journey of a working day), documents,
 //! durability (kill -9), encryption (nothing in clear at rest, tampering, rotation,
 //! shredding), hostile (random and malformed requests), memory (1 GiB in bounded memory),
 //! parity (list, search and direct reads agree for every reader), people, permissions (the
@@ -14,6 +15,7 @@ mod common;
 mod archive;
 mod backup;
 mod concurrency;
+mod desk;
 mod documents;
 mod durability;
 mod encryption;
@@ -27,3 +29,4 @@ mod s3;
 mod search;
 mod traces;
 mod verify;
+mod webdriver;

@@ -22,19 +22,38 @@ del { text-decoration: line-through; text-decoration-thickness: 2px; }
 
 /// The page with every mark.
 pub fn traces_page(report: &TraceReport<'_>) -> String {
-    let mut css = String::from(STYLE);
-    for (i, who) in report.legend.iter().enumerate() {
-        let _ = writeln!(css, ".a{i} {{ color: {}; }}", who.color);
-    }
+    let colors: Vec<&str> = report.legend.iter().map(|who| who.color.as_str()).collect();
+    let css = format!("{STYLE}{}", legend_css(&colors));
     let mut out = head(report.title, &css);
     let _ = write!(out, "<h1>{}</h1>\n<p class=\"range\">痕迹 Traces · {} → {}</p>\n", escape(report.title), escape(report.from.unwrap_or("（空白 empty）")), escape(report.to));
+    out.push_str(&traces_fragment(report));
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// The legend and the marked text, for a page that brings its own styles: every colour is a
+/// class (`a0`, `sw0`, …) that `legend_css` defines, so the fragment has no inline style.
+pub fn traces_fragment(report: &TraceReport<'_>) -> String {
+    let mut out = String::with_capacity(report.spans.iter().map(|s| s.text.len()).sum::<usize>() * 2 + 1024);
     legend(report, &mut out);
     out.push_str("<div class=\"text\">");
     for span in report.spans {
         mark(report, span, &mut out);
     }
-    out.push_str("</div>\n</body>\n</html>\n");
+    out.push_str("</div>\n");
     out
+}
+
+/// The colour classes of a legend: `.aN` colours the marks of its N-th author, `.swN` fills
+/// that author's swatch. Colours are `#RRGGBB`; anything else is left out.
+pub fn legend_css(colors: &[&str]) -> String {
+    let mut css = String::new();
+    for (i, c) in colors.iter().enumerate() {
+        if c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
+            let _ = writeln!(css, ".a{i} {{ color: {c}; }} .sw{i} {{ background: {c}; }}");
+        }
+    }
+    css
 }
 
 /// The merged text alone (清稿).
@@ -57,7 +76,7 @@ fn legend(report: &TraceReport<'_>, out: &mut String) {
             .collect();
         let _ = writeln!(
             out,
-            "<tr><td><span class=\"swatch\" style=\"background: {c}\"></span> {c}</td><td class=\"a{i}\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><span class=\"swatch sw{i}\"></span> {c}</td><td class=\"a{i}\">{}</td><td>{}</td><td>{}</td></tr>",
             escape(&who.display_name),
             escape(&who.department_name),
             revisions.join("<br>"),
@@ -120,7 +139,9 @@ mod tests {
         let page = traces_page(&report);
         assert!(page.contains("<ins class=\"a0\" title=\"王芳 · 办公室 · 2026-11-23 10:00:00 UTC\">丙</ins>"), "{page}");
         assert!(page.contains("<del class=\"a1\" title=\"李强 · 办公室 · 2026-11-23 11:00:00 UTC\">&lt;乙&gt;</del>"), "{page}");
-        assert!(page.contains(".a1 { color: #1565C0; }"));
+        assert!(page.contains(".a1 { color: #1565C0; } .sw1 { background: #1565C0; }"));
+        assert!(!traces_fragment(&report).contains("style="), "the fragment has no inline style");
+        assert_eq!(legend_css(&["#C62828", "red;}body{x"]), ".a0 { color: #C62828; } .sw0 { background: #C62828; }\n");
         assert!(page.contains("<title>通知 &lt;草稿&gt;</title>"));
         assert!(!page.contains("<script"));
     }

@@ -49,16 +49,22 @@ pub struct EventFilter<'a> {
     pub user: Option<&'a str>,
     pub since: Option<&'a str>,
     pub after_seq: i64,
+    /// Newest first, below this sequence number (`i64::MAX`: from the newest).
+    pub newest_before: Option<i64>,
     pub limit: i64,
 }
 
 pub async fn list(conn: &mut Conn, f: &EventFilter<'_>) -> CatalogResult<Vec<AuditEvent>> {
-    let rows = sqlx::query(
+    let (range, order, bound) = match f.newest_before {
+        Some(before) => ("seq < $1", "seq DESC", before),
+        None => ("seq > $1", "seq", f.after_seq),
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT seq, at, username, action, object, detail, prev_hash, hash FROM audit_events
-         WHERE seq > $1 AND ($2 IS NULL OR document_id = $2) AND ($3 IS NULL OR username = $3) AND ($4 IS NULL OR at >= $4)
-         ORDER BY seq LIMIT $5",
-    )
-    .bind(f.after_seq)
+         WHERE {range} AND ($2 IS NULL OR document_id = $2) AND ($3 IS NULL OR username = $3) AND ($4 IS NULL OR at >= $4)
+         ORDER BY {order} LIMIT $5"
+    )))
+    .bind(bound)
     .bind(f.document)
     .bind(f.user)
     .bind(f.since)

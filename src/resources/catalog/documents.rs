@@ -183,6 +183,14 @@ pub async fn list_documents(conn: &mut Conn, f: &DocumentFilter<'_>) -> CatalogR
     q.build_query_as().fetch_all(&mut conn.0).await
 }
 
+/// The documents in scope changed most recently, newest first.
+pub async fn recent_documents(conn: &mut Conn, scope: &ReadScope<'_>, limit: i64) -> CatalogResult<Vec<DocumentRow>> {
+    let mut q = QueryBuilder::new(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE "));
+    push_read_scope(&mut q, scope);
+    q.push(" ORDER BY updated_at DESC, id DESC LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(&mut conn.0).await
+}
+
 pub async fn insert_revision(conn: &mut Conn, r: &RevisionRow) -> CatalogResult<()> {
     sqlx::query(
         "INSERT INTO revisions (id, document_id, seq, parent, author, created_at, note, body_sha256, body_chars, body_sealed_base)

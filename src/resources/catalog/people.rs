@@ -90,6 +90,24 @@ pub async fn list_users(conn: &mut Conn, after: &str, limit: i64) -> CatalogResu
         .await
 }
 
+/// What an administrator changes of a user: roles, clearance, name and, on a reset, the password.
+pub async fn update_user_admin(conn: &mut Conn, id: &str, roles: &str, clearance: Classification, display_name: &str, password_hash: &str) -> CatalogResult<()> {
+    sqlx::query("UPDATE users SET roles = $1, clearance = $2, display_name = $3, password_hash = $4 WHERE id = $5")
+        .bind(roles)
+        .bind(clearance)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(id)
+        .execute(&mut conn.0)
+        .await
+        .map(|_| ())
+}
+
+/// Every open session of a user ends (after a password reset).
+pub async fn revoke_sessions_of(conn: &mut Conn, user_id: &str, at: &str) -> CatalogResult<()> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL").bind(at).bind(user_id).execute(&mut conn.0).await.map(|_| ())
+}
+
 pub async fn update_user_profile(conn: &mut Conn, id: &str, display_name: &str, color: &str, password_hash: &str) -> CatalogResult<()> {
     sqlx::query("UPDATE users SET display_name = $1, color = $2, password_hash = $3 WHERE id = $4")
         .bind(display_name)
