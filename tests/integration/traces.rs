@@ -163,7 +163,8 @@ async fn three_reviewers_five_revisions_json_html_and_word() {
     assert_eq!(word.accepted, R5);
     assert_eq!(word.rejected, R1);
     let dir = tempfile::tempdir().unwrap();
-    convert_with_libreoffice(dir.path(), &bytes);
+    let pdf = convert_with_libreoffice(dir.path(), &bytes, "pdf");
+    assert!(pdf.starts_with(b"%PDF") && pdf.len() > 1000, "not a PDF");
 
     // From the empty page, rejecting everything leaves nothing.
     let d = st.s.req(Method::GET, &format!("/api/v1/documents/{}/traces.docx?from=empty", st.id), &st.reader).send().await.unwrap();
@@ -273,6 +274,7 @@ fn read_tracked_changes(xml: &str) -> TrackedChanges {
                     mark_deleted = true;
                 }
                 b"w:tab" => push("\t", ins, del, &mut out),
+                b"w:br" => push("\n", ins, del, &mut out),
                 _ => {}
             },
             Event::End(e) => match e.name().as_ref() {
@@ -313,13 +315,14 @@ fn read_tracked_changes(xml: &str) -> TrackedChanges {
     out
 }
 
-/// `soffice --headless --convert-to pdf`, as a reader's LibreOffice would open the file.
-fn convert_with_libreoffice(dir: &Path, docx: &[u8]) {
+/// `soffice --headless --convert-to <format>`, as a reader's LibreOffice would open the file;
+/// returns the converted file.
+fn convert_with_libreoffice(dir: &Path, docx: &[u8], format: &str) -> Vec<u8> {
     let input = dir.join("traces.docx");
     std::fs::write(&input, docx).unwrap();
     let profile = format!("-env:UserInstallation=file://{}", dir.join("profile").display());
     let mut child = Command::new("soffice")
-        .args([profile.as_str(), "--headless", "--convert-to", "pdf", "--outdir"])
+        .args([profile.as_str(), "--headless", "--convert-to", format, "--outdir"])
         .arg(dir)
         .arg(&input)
         .stdout(std::process::Stdio::piped())
@@ -336,6 +339,66 @@ fn convert_with_libreoffice(dir: &Path, docx: &[u8]) {
         assert!(started.elapsed() < Duration::from_secs(180), "soffice did not finish in 3 minutes");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pdf = std::fs::read(dir.join("traces.pdf")).expect("soffice wrote no PDF");
-    assert!(pdf.starts_with(b"%PDF") && pdf.len() > 1000, "not a PDF");
+    std::fs::read(dir.join(format!("traces.{format}"))).expect("soffice wrote nothing")
+}
+
+/// The tracked changes LibreOffice read from a document, as (kind, creators) per changed
+/// region of its flat ODF: a deletion stacked on an insertion has two creators.
+fn libreoffice_changes(fodt: &str) -> Vec<(String, Vec<String>)> {
+    let mut reader = quick_xml::Reader::from_str(fodt);
+    let (mut out, mut current, mut in_creator): (Vec<(String, Vec<String>)>, Option<(String, Vec<String>)>, bool) = (vec![], None, false);
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) => match e.name().as_ref() {
+                b"text:changed-region" => current = Some((String::new(), vec![])),
+                b"text:insertion" | b"text:deletion" | b"text:format-change" => {
+                    if let Some(c) = current.as_mut().filter(|c| c.0.is_empty()) {
+                        c.0 = String::from_utf8_lossy(e.name().as_ref()).trim_start_matches("text:").to_owned();
+                    }
+                }
+                b"dc:creator" => in_creator = true,
+                _ => {}
+            },
+            Event::Text(t) if in_creator => {
+                if let Some(c) = current.as_mut() {
+                    c.1.push(t.decode().unwrap().into_owned());
+                }
+            }
+            Event::End(e) => match e.name().as_ref() {
+                b"dc:creator" => in_creator = false,
+                b"text:changed-region" => out.extend(current.take()),
+                _ => {}
+            },
+            Event::Eof => return out,
+            _ => {}
+        }
+    }
+}
+
+/// Text (and a line break) one reviewer inserted and another deleted: Word's nesting, a
+/// deletion stacked on an insertion, and LibreOffice shows both marks with both names.
+#[tokio::test]
+async fn what_one_inserted_and_another_deleted_keeps_both_marks_in_libreoffice() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    s.department(&admin, "BGS", "办公室").await;
+    let wang = s.user(&admin, "wangfang", "BGS", &["clerk"], "internal").await;
+    let zhao = s.user(&admin, "zhaomin", "BGS", &["staff"], "internal").await;
+    let doc = s.create_incoming(&wang, "来回修改", "internal", "甲丁\n己").await;
+    let id = doc["id"].as_str().unwrap();
+    let r = s.revise(&zhao, id, doc["head_revision"].as_str().unwrap(), "甲乙\n戊丁\n己").await;
+    let second = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let r = s.revise(&wang, id, &second, "甲丁\n己").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let d = s.req(Method::GET, &format!("/api/v1/documents/{id}/traces.docx"), &wang).send().await.unwrap();
+    let bytes = d.bytes().await.unwrap().to_vec();
+    let word = read_tracked_changes(&document_xml(&bytes));
+    assert_eq!((word.accepted.as_str(), word.rejected.as_str()), ("甲丁\n己", "甲丁\n己"));
+    let dir = tempfile::tempdir().unwrap();
+    let fodt = String::from_utf8(convert_with_libreoffice(dir.path(), &bytes, "fodt")).unwrap();
+    let changes = libreoffice_changes(&fodt);
+    assert!(!changes.is_empty(), "LibreOffice read no tracked change");
+    for (kind, creators) in &changes {
+        assert_eq!((kind.as_str(), creators.as_slice()), ("deletion", ["WANGFANG".to_owned(), "ZHAOMIN".to_owned()].as_slice()), "every mark keeps both reviewers: {changes:?}");
+    }
 }

@@ -121,6 +121,14 @@ impl Writer<'_, '_> {
             SpanOp::Delete => (None, self.change(span.deleted_in)),
             SpanOp::Transient => (self.change(span.inserted_in), self.change(span.deleted_in)),
         };
+        // A line break one reviewer inserted and another deleted is no paragraph in either
+        // text: it stays a break (`w:br`) inside the stacked insertion and deletion, which
+        // Word and LibreOffice both show with the two marks, where a paragraph mark carrying
+        // both lost one of them in LibreOffice.
+        if span.op == SpanOp::Transient {
+            self.run(&span.text.replace("\r\n", "\n").replace('\r', "\n"), ins.as_ref(), del.as_ref());
+            return;
+        }
         let mut rest = span.text.as_str();
         while let Some(at) = rest.find(['\r', '\n']) {
             self.run(&rest[..at], ins.as_ref(), del.as_ref());
@@ -137,12 +145,17 @@ impl Writer<'_, '_> {
         }
         let tag = if del.is_some() { "w:delText" } else { "w:t" };
         let mut run = String::from("<w:r>");
-        for (i, piece) in text.split('\t').enumerate() {
-            if i > 0 {
-                run.push_str("<w:tab/>");
+        for (l, line) in text.split('\n').enumerate() {
+            if l > 0 {
+                run.push_str("<w:br/>");
             }
-            if !piece.is_empty() {
-                run.push_str(&format!("<{tag} xml:space=\"preserve\">{}</{tag}>", xml_escape(piece)));
+            for (i, piece) in line.split('\t').enumerate() {
+                if i > 0 {
+                    run.push_str("<w:tab/>");
+                }
+                if !piece.is_empty() {
+                    run.push_str(&format!("<{tag} xml:space=\"preserve\">{}</{tag}>", xml_escape(piece)));
+                }
             }
         }
         run.push_str("</w:r>");
