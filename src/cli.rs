@@ -158,10 +158,38 @@ pub struct ServeArgs {
     pub demo: bool,
     #[command(flatten)]
     pub archive: ArchiveArgs,
+    #[command(flatten)]
+    pub extraction: ExtractionArgs,
     /// How often to re-hash every blob and manifest (fixity), e.g. 24h, 30m or 45s; 0 turns it
     /// off. Results: GET /api/v1/admin/fixity and the henji_fixity_bad_objects metric.
     #[arg(long, env = "HENJI_FIXITY_INTERVAL", default_value = "24h")]
     pub fixity_interval: String,
+}
+
+/// How the text of attachments is read (OCR of scans: tesseract; PDFs: poppler).
+#[derive(Args, Debug, Clone)]
+pub struct ExtractionArgs {
+    /// tesseract's language model for scans (Debian: tesseract-ocr-chi-sim gives chi_sim;
+    /// `chi_sim+eng` reads mixed pages but worse Chinese).
+    #[arg(long, env = "HENJI_OCR_LANGUAGE", default_value = "chi_sim")]
+    pub ocr_language: String,
+    /// A folder of tesseract models (`*.traineddata`) to use instead of the system's (e.g.
+    /// tessdata_best's larger chi_sim).
+    #[arg(long, env = "HENJI_OCR_MODELS")]
+    pub ocr_models: Option<std::path::PathBuf>,
+    /// Extraction jobs (and engine processes) at once; default: one per core.
+    #[arg(long, env = "HENJI_EXTRACTION_WORKERS")]
+    pub extraction_workers: Option<usize>,
+}
+
+impl ExtractionArgs {
+    fn settings(&self) -> crate::services::extraction::ExtractionSettings {
+        let mut s = crate::services::extraction::ExtractionSettings { language: self.ocr_language.clone(), models: self.ocr_models.clone(), ..Default::default() };
+        if let Some(n) = self.extraction_workers.filter(|n| *n > 0) {
+            s.workers = n;
+        }
+        s
+    }
 }
 
 /// How archive numbers and packages are made.
@@ -290,6 +318,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = args.storage.config();
     let (mut henji, first) = setup::open(&config, OpenMode::Create { admin_password }).await.map_err(|e| e.to_string())?;
     args.archive.apply(&mut henji)?;
+    henji.set_extraction(args.extraction.settings());
     let fixity_interval = crate::services::fixity::parse_interval(&args.fixity_interval).map_err(|e| format!("--fixity-interval: {e}"))?;
     if first.created_catalog {
         eprintln!("henji: created a new installation in {}", config.data_dir.display());
@@ -317,6 +346,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     henji.start_search().await;
+    henji.start_extraction().await;
     if let Some(interval) = fixity_interval {
         henji.schedule_fixity(interval);
     }
@@ -467,12 +497,13 @@ async fn verify(args: StorageArgs) -> Result<ExitCode, String> {
     let report = henji.verify().await.map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "checked {} blobs ({:.1} MB, {:.0} MB/s), {} manifests, {} catalog revisions, {} audit events in {:.2} s",
+        "checked {} blobs ({:.1} MB, {:.0} MB/s), {} manifests, {} catalog revisions, {} extracted texts, {} audit events in {:.2} s",
         report.blobs_checked,
         report.bytes_checked as f64 / 1e6,
         report.bytes_checked as f64 / 1e6 / secs.max(1e-9),
         report.manifests_checked,
         report.revisions_checked,
+        report.texts_checked,
         report.audit_events,
         secs
     );

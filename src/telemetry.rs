@@ -45,6 +45,12 @@ pub struct Metrics {
     pub fixity_bad_objects: Gauge,
     pub fixity_runs: Counter,
     pub fixity_last_run: Gauge,
+    /// Text-extraction jobs queued: one per distinct blob, however often it is uploaded.
+    pub extraction_jobs: Counter,
+    /// Engine processes run (tesseract, pdftotext, pdftoppm) for extraction.
+    pub extraction_engine_runs: Counter,
+    /// Pages whose text was read.
+    pub extraction_pages: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -75,7 +81,11 @@ impl Default for Metrics {
         registry.register("fixity_bad_objects", "Objects the last fixity check found missing or damaged", fixity_bad_objects.clone());
         registry.register("fixity_runs", "Fixity checks run since start", fixity_runs.clone());
         registry.register("fixity_last_run_timestamp_seconds", "When the last fixity check finished (Unix time)", fixity_last_run.clone());
-        Self { registry, requests, latency, bytes_stored, blobs_stored, blobs_deduplicated, audit_events, fixity_bad_objects, fixity_runs, fixity_last_run }
+        let (extraction_jobs, extraction_engine_runs, extraction_pages) = (Counter::default(), Counter::default(), Counter::default());
+        registry.register("extraction_jobs", "Text-extraction jobs queued since start (one per distinct file)", extraction_jobs.clone());
+        registry.register("extraction_engine_runs", "Engine processes run to extract text since start", extraction_engine_runs.clone());
+        registry.register("extraction_pages", "Pages whose text was extracted since start", extraction_pages.clone());
+        Self { registry, requests, latency, bytes_stored, blobs_stored, blobs_deduplicated, audit_events, fixity_bad_objects, fixity_runs, fixity_last_run, extraction_jobs, extraction_engine_runs, extraction_pages }
     }
 }
 

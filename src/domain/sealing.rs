@@ -84,6 +84,8 @@ pub enum Place<'a> {
 pub enum BlobRole {
     Body,
     Attachment,
+    /// The text extracted from an attachment (OCR and the like), sealed like its source.
+    Text,
 }
 
 impl BlobRole {
@@ -91,11 +93,12 @@ impl BlobRole {
         match self {
             BlobRole::Body => "body",
             BlobRole::Attachment => "attachment",
+            BlobRole::Text => "text",
         }
     }
 
     pub fn parse(word: &str) -> Option<Self> {
-        [BlobRole::Body, BlobRole::Attachment].into_iter().find(|r| r.as_str() == word)
+        [BlobRole::Body, BlobRole::Attachment, BlobRole::Text].into_iter().find(|r| r.as_str() == word)
     }
 }
 

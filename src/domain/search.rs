@@ -9,6 +9,8 @@ use std::fmt;
 
 use memchr::memmem;
 
+use super::extract::fold_brackets;
+
 /// The longest query accepted; a longer one is a mistake or an attack.
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// The most words and phrases in one query.
@@ -227,13 +229,31 @@ pub fn positive_texts(q: &Query) -> Vec<&str> {
 /// Byte offsets are kept throughout (ASCII lower-casing never changes a length), so the cost
 /// is a substring search per needle plus the window, not a pass over every character.
 pub fn snippet(text: &str, needles: &[&str], width: usize) -> String {
-    let needles: Vec<String> = needles.iter().map(|n| n.split_whitespace().collect::<String>().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
+    // Bracket pairs fold to one (〔〕 read as 【】 by OCR), keeping byte offsets, so a match
+    // found in the folded text cuts the original.
+    // Each needle whole, and its pieces between punctuation as well (the index matches across
+    // any punctuation: 〔2026〕 misread as 【2026]).
+    let mut pieces = Vec::new();
+    for n in needles {
+        let whole = fold_brackets(&n.split_whitespace().collect::<String>().to_ascii_lowercase()).into_owned();
+        if whole.contains(|c: char| !c.is_alphanumeric()) {
+            pieces.extend(whole.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).map(str::to_owned));
+        }
+        pieces.push(whole);
+    }
+    let needles: Vec<String> = pieces.into_iter().filter(|n| !n.is_empty()).collect();
     let folded;
     let hay: &str = if needles.iter().any(|n| n.bytes().any(|b| b.is_ascii_alphabetic())) {
-        folded = text.to_ascii_lowercase();
+        folded = fold_brackets(&text.to_ascii_lowercase()).into_owned();
         &folded
     } else {
-        text
+        match fold_brackets(text) {
+            std::borrow::Cow::Borrowed(t) => t,
+            std::borrow::Cow::Owned(t) => {
+                folded = t;
+                &folded
+            }
+        }
     };
     // Each needle is looked for only before the earliest match so far: a needle the text does
     // not hold (one side of an OR, a word only in the title) need not be sought to the end.
@@ -343,6 +363,9 @@ mod tests {
         // Overlapping needles give one mark; no match gives the start of the text.
         assert_eq!(snippet("年度预算编制", &["预算", "算编"], 100), "年度<mark>预算编</mark>制");
         assert_eq!(snippet("甲乙丙", &["丁"], 2), "甲乙…");
+        // A document number OCR read with 【】 is highlighted for a query with 〔〕.
+        assert_eq!(snippet("国办发【2026】12号文", &["国办发〔2026〕12号"], 100), "<mark>国办发【2026】12号</mark>文");
+        assert_eq!(snippet("国办发【2026]j 12号文", &["国办发〔2026〕12号"], 100), "<mark>国办发</mark>【<mark>2026</mark>]j <mark>12号</mark>文");
         // The window starts at the earliest match of any needle, whichever is named first.
         let long = "无".repeat(100) + "乙" + &"无".repeat(100) + "甲" + &"无".repeat(100);
         assert_eq!(snippet(&long, &["甲", "丁丁", "乙"], 8), "…无无无<mark>乙</mark>无无无无…");
@@ -352,7 +375,7 @@ mod tests {
     proptest::proptest! {
         /// Over a text of mixed widths (one- to four-byte characters, markup, line breaks) and
         /// needles cut from it: a snippet as wide as the text is the whole text, escaped, and
-        /// every needle the text holds is marked.
+        /// marked where a needle (or a piece of it between punctuation) is held.
         #[test]
         fn a_snippet_is_its_text_escaped_with_the_matches_marked(
             parts in proptest::collection::vec(proptest::sample::select(vec!["甲", "乙", "é", "a", "B", "<", "&", " ", "\n", "👍"]), 0..40),
@@ -365,7 +388,10 @@ mod tests {
             let unmarked = s.replace("<mark>", "").replace("</mark>", "").replace("&lt;", "<").replace("&amp;", "&");
             proptest::prop_assert_eq!(unmarked, text.replace('\n', " "));
             let folded = text.to_ascii_lowercase();
-            let held = needles.iter().map(|n| n.split_whitespace().collect::<String>().to_ascii_lowercase()).any(|n| !n.is_empty() && folded.contains(&n));
+            // A needle, or a piece of one between punctuation.
+            let held = needles.iter().map(|n| n.split_whitespace().collect::<String>().to_ascii_lowercase()).any(|n| {
+                (!n.is_empty() && folded.contains(&n)) || n.split(|c: char| !c.is_alphanumeric()).any(|p| !p.is_empty() && folded.contains(p))
+            });
             proptest::prop_assert_eq!(s.contains("<mark>"), held, "{:?} in {:?}: {}", needles, text, s);
         }
     }

@@ -30,4 +30,5 @@ vocabulary_of! {
     super::routing::RouteStatus => "route status",
     super::routing::ActionKind => "action",
     super::archive::Retention => "retention",
+    super::extract::JobState => "extraction state",
 }

@@ -19,6 +19,7 @@ use super::extract::{ApiPath, ApiQuery, CurrentUser, body_rejection, content_typ
 use super::{ListQuery, Page};
 use crate::domain::people::DocumentState;
 use crate::services::documents::{BlobContent, BlobDownload, CreateDocument, DocumentQuery, DocumentView, ReviseDocument, RevisionView};
+use crate::services::extraction::AttachmentText;
 use crate::services::uploads::{Upload, UploadSealing, UploadedFile};
 use crate::services::{Henji, clamp_limit};
 
@@ -30,6 +31,8 @@ pub fn router() -> OpenApiRouter<Henji> {
         .routes(routes!(get_revision))
         .routes(routes!(get_revision_body))
         .routes(routes!(get_blob))
+        .routes(routes!(attachment_text))
+        .routes(routes!(retry_attachment_text))
 }
 
 /// The largest `meta` part; metadata is small, and a huge one is a mistake or an attack.
@@ -258,6 +261,26 @@ async fn get_revision_body(State(henji): State<Henji>, user: CurrentUser, ApiPat
 async fn get_blob(State(henji): State<Henji>, user: CurrentUser, ApiPath(sha256): ApiPath<String>) -> ApiResult<Response> {
     let download = henji.blob(&user.principal, &sha256).await?;
     Ok(stream_response(download, Some(&sha256)))
+}
+
+/// The text read from an attachment (OCR of scans, the text of PDFs, OFD and Word): 200 when
+/// done (or failed, or unsupported), 202 with progress while it is being read.
+#[utoipa::path(get, path = "/api/v1/documents/{id}/attachments/{sha256}/text", tag = "documents", security(("bearer" = [])),
+    params(("id" = String, Path), ("sha256" = String, Path)),
+    responses((status = 200, body = AttachmentText), (status = 202, body = AttachmentText), (status = 404, body = Problem)))]
+async fn attachment_text(State(henji): State<Henji>, user: CurrentUser, ApiPath((id, sha256)): ApiPath<(String, String)>) -> ApiResult<(StatusCode, Json<AttachmentText>)> {
+    let text = henji.attachment_text(&user.principal, &id, &sha256).await?;
+    let status = if text.pending() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(text)))
+}
+
+/// Reads a failed attachment's text again (the document's clerks, administrators).
+#[utoipa::path(post, path = "/api/v1/documents/{id}/attachments/{sha256}/text/retry", tag = "documents", security(("bearer" = [])),
+    params(("id" = String, Path), ("sha256" = String, Path)),
+    responses((status = 202), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn retry_attachment_text(State(henji): State<Henji>, user: CurrentUser, ApiPath((id, sha256)): ApiPath<(String, String)>) -> ApiResult<StatusCode> {
+    henji.retry_extraction(&user.principal, &id, &sha256).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 fn stream_response(download: BlobDownload, etag: Option<&str>) -> Response {

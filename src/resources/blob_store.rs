@@ -72,6 +72,25 @@ pub fn manifest_path(document: &DocumentId, revision: &RevisionId) -> Path {
     Path::from(format!("revisions/{document}/{revision}.json"))
 }
 
+/// The text extracted from a blob by `engine` (`extracted/ab/cd/<hex>/<engine>.json`), or one
+/// page of it while it is being read (`…/<engine>/0001.json`).
+pub fn text_path(source_hex: &str, engine: &str, page: Option<u32>) -> Path {
+    let engine: String = engine.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let folder = texts_folder(source_hex);
+    match page {
+        None => Path::from(format!("{folder}/{engine}.json")),
+        Some(p) => Path::from(format!("{folder}/{engine}/{p:04}.json")),
+    }
+}
+
+/// Where every text extracted from a blob lives (to delete them with it).
+pub fn texts_folder(source_hex: &str) -> String {
+    match source_hex.get(..4) {
+        Some(h) => format!("extracted/{}/{}/{source_hex}", &h[..2], &h[2..]),
+        None => format!("extracted/{source_hex}"),
+    }
+}
+
 const MARKER: &str = "henji.json";
 
 impl BlobStore {

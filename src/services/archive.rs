@@ -13,6 +13,7 @@ use crate::domain::access;
 use crate::domain::people::{DocumentState, Principal};
 use crate::resources::catalog::archive::{self as rows, ArchiveFilter, ArchiveRow};
 use crate::resources::catalog::documents as doc_rows;
+use crate::resources::catalog::extraction as extraction_rows;
 use crate::resources::catalog::routing::set_document_state;
 
 /// `POST /api/v1/documents/{id}/archive`.
@@ -243,6 +244,7 @@ impl Henji {
         let only_here = doc_rows::blobs_only_referenced_by(&mut tx, &record.document_id).await?;
         for digest in &only_here {
             doc_rows::record_disposed_blob(&mut tx, digest, archive_no, &at).await?;
+            extraction_rows::delete(&mut tx, digest).await?;
         }
         let detail = json!({"archive_no": archive_no, "reason": reason, "blobs_deleted": only_here.len(), "classification": classification});
         self.audit(&mut tx, &at, who, "archive.dispose", format!("archive/{archive_no}"), Some(record.document_id.clone()), detail).await?;
@@ -254,6 +256,7 @@ impl Henji {
             if let Ok(digest) = hex.parse::<Sha256Digest>() {
                 self.blobs.delete(&digest).await?;
                 self.caches.forget_body(&digest);
+                self.delete_texts(hex).await?;
             }
         }
         self.destroy_data_key(who, &record.document_id, reason).await?;

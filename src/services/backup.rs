@@ -29,7 +29,7 @@ use crate::resources::catalog::documents::disposed_blobs;
 const SNAPSHOT: &str = "catalog/catalog.db";
 const DESCRIPTION: &str = "catalog/backup.json";
 /// The object folders a backup copies.
-const CONTENT: [&str; 2] = ["blobs", "revisions"];
+const CONTENT: [&str; 3] = ["blobs", "revisions", "extracted"];
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CopyReport {

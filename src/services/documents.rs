@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use super::cache::CACHED_BODY_MAX;
+use super::extraction::StoredAttachment;
 pub use super::reading::{BlobContent, BlobDownload};
 use super::reading::{body_blob, facts, parse_document_id, route_access};
 use super::sealed::{SealedFields, StoredBlobRef, seal_fields, split_sensitive};
@@ -318,6 +319,7 @@ impl Henji {
             .await?;
         // The follower indexes the new document within a moment; it finds the body here.
         self.caches.put_revision_body(document_id.clone(), revision.to_string(), head_body);
+        self.wake_extraction();
         if let Some(key) = key {
             self.remember_data_key(&document_id, key);
         }
@@ -335,6 +337,10 @@ impl Henji {
             if rows::reference_blob(conn, &reference, size, at).await? {
                 self.metrics.bytes_stored.inc_by(size);
                 self.metrics.blobs_stored.inc();
+            }
+            if role == BlobRole::Attachment {
+                let attachment = StoredAttachment { document, sha256: &digest, name, media_type, sealed_base: file.sealed_base.as_deref() };
+                self.queue_extraction(conn, &attachment, at).await?;
             }
         }
         Ok(())
@@ -463,6 +469,7 @@ impl Henji {
         self.audit(&mut tx, &created_at, who, "revision.create", format!("document/{}/revisions/{}", row.id, new_row.id), Some(row.id.clone()), detail).await?;
         tx.commit().await?;
         self.caches.forget_document(&row.id);
+        self.wake_extraction();
         if let Ok(body) = body_blob(&new_row) {
             self.caches.put_revision_body(row.id.clone(), new_row.id.clone(), body);
         }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use zip::ZipArchive;
 
 use super::archive::ArchiveRecordView;
+use super::extraction::StoredAttachment;
 use super::keys::KeyService;
 use super::opinions::{OPINION_BASE, seal_opinion_text};
 use super::uploads::{BODY_MEDIA_TYPE, BODY_NAME};
@@ -505,6 +506,7 @@ impl Henji {
         if let Some(s) = bag.sealing {
             self.remember_data_key(&document.to_string(), std::sync::Arc::new(s.key));
         }
+        self.wake_extraction();
         ArchiveRecordView::from_row(record, &at)
     }
 
@@ -586,6 +588,10 @@ impl Henji {
                 let hex = digest.to_hex();
                 let size = sizes.get(&digest).copied().unwrap_or(0) as i64;
                 doc_rows::reference_blob(tx, &NewBlobReference { document_id: &doc.id, sha256: &hex, name, media_type, sealed }, size, at).await?;
+            }
+            for a in &manifest.attachments {
+                let file = StoredAttachment { document: &doc.id, sha256: &a.sha256.to_hex(), name: &a.name, media_type: &a.media_type, sealed_base: a.sealed_base.as_deref() };
+                self.queue_extraction(tx, &file, at).await?;
             }
         }
         Ok(())

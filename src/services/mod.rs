@@ -25,6 +25,7 @@ pub mod desk;
 pub mod documents;
 pub mod events;
 pub mod export;
+pub mod extraction;
 pub mod fixity;
 pub mod group_commit;
 pub mod health;
@@ -146,6 +147,11 @@ impl Henji {
     pub fn settings_mut(&mut self) -> &mut ServiceSettings {
         &mut Arc::make_mut(&mut self.0).settings
     }
+
+    /// How text is extracted, to set before the workers start.
+    pub fn set_extraction(&mut self, settings: extraction::ExtractionSettings) {
+        Arc::make_mut(&mut self.0).extraction = Arc::new(extraction::Extraction::new(settings));
+    }
 }
 
 /// What a `Henji` shares: the resources, private to the services.
@@ -162,6 +168,7 @@ pub struct Shared {
     keys: Arc<keys::KeyService>,
     templates: Arc<crate::domain::route_templates::TemplateRegistry>,
     notifier: Arc<events::Notifier>,
+    extraction: Arc<extraction::Extraction>,
 }
 
 impl Henji {

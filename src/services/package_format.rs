@@ -61,6 +61,20 @@ pub struct PackageAttachment {
     pub stored_sha256: String,
     pub path: String,
     pub first_revision: String,
+    /// The text read from it, so the archive is searchable without henji; none while it is
+    /// unread or when it carries no text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<PackageText>,
+}
+
+/// An attachment's extracted text in the bag: a UTF-8 file beside it, a form feed between
+/// pages (as pdftotext writes them).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PackageText {
+    pub path: String,
+    /// What read it, with its version and settings, e.g. `tesseract-5.3.0-chi_sim-psm6`.
+    pub engine: String,
+    pub pages: usize,
 }
 
 /// `data/opinions.json`: each opinion, with its handwriting image's payload file.

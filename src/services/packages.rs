@@ -18,7 +18,7 @@ use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, ZipWriter};
 
 use super::archive::ArchiveRecordView;
-use super::package_format::{PACKAGE_FORMAT, PackageAttachment, PackageMetadata, PackageOpinion, PackageRevision, PackageSealing, PackageTrail, SEALING_FILE, SEALING_FORMAT, SealedFile};
+use super::package_format::{PACKAGE_FORMAT, PackageAttachment, PackageMetadata, PackageOpinion, PackageRevision, PackageSealing, PackageText, PackageTrail, SEALING_FILE, SEALING_FORMAT, SealedFile};
 use super::sealed::StoredBlobRef;
 use super::traces::{TraceOutput, TraceStart};
 use super::{Henji, ServiceError, ServiceResult, now};
@@ -349,7 +349,7 @@ impl Henji {
                     attachments_seen.insert(a.sha256, path.clone());
                     let blob = StoredBlobRef::new(a.sha256, BlobRole::Attachment, a.sealed_base.as_deref());
                     entries.push(BagEntry { path: path.clone(), source: EntrySource::Blob { blob, size: a.size } });
-                    attachments.push(PackageAttachment { name: a.name.clone(), media_type: a.media_type.clone(), size: a.size, stored_sha256: a.sha256.to_hex(), path, first_revision: rev.to_string() });
+                    attachments.push(PackageAttachment { name: a.name.clone(), media_type: a.media_type.clone(), size: a.size, stored_sha256: a.sha256.to_hex(), path, first_revision: rev.to_string(), text: None });
                 }
                 revisions.push(PackageRevision {
                     seq: row.seq,
@@ -364,6 +364,16 @@ impl Henji {
                 });
             }
             after = last;
+        }
+        // Each attachment's text beside it.
+        let texts = self.texts_of(&attachments.iter().map(|a| a.stored_sha256.clone()).collect::<Vec<_>>()).await?;
+        for a in &mut attachments {
+            let Some((_, text)) = texts.get(&a.stored_sha256) else { continue };
+            let file_name = a.path.rsplit('/').next().unwrap_or(&a.name);
+            let path = format!("data/attachments/{}", unique_name(&format!("{file_name}.txt"), &mut names));
+            let joined = text.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\u{c}");
+            entries.push(BagEntry { path: path.clone(), source: EntrySource::Bytes(Bytes::from(joined)) });
+            a.text = Some(PackageText { path, engine: text.engine.clone(), pages: text.pages.len() });
         }
         Ok((revisions, attachments))
     }

@@ -118,6 +118,13 @@ impl Henji {
 
     /// A blob too large to hold, streamed (and opened on the way when sealed).
     pub(super) async fn stream_blob(&self, who: &Principal, doc: &str, blob: &StoredBlobRef, media_type: String, name: String) -> ServiceResult<BlobDownload> {
+        let (size, stream) = self.plaintext_stream(Some(&who.username), doc, blob).await?;
+        Ok(BlobDownload { size, media_type, name, content: BlobContent::Stream(stream) })
+    }
+
+    /// A blob's plaintext size and bytes, opened on the way when sealed; `who` is named in the
+    /// audit event if it does not open (`None`: the service itself reads, as extraction does).
+    pub(super) async fn plaintext_stream(&self, who: Option<&str>, doc: &str, blob: &StoredBlobRef) -> ServiceResult<(u64, BoxStream<'static, ServiceResult<Bytes>>)> {
         let key = match &blob.sealed {
             Some(_) => Some(self.data_key(doc).await?),
             None => None,
@@ -127,9 +134,9 @@ impl Henji {
         match key {
             Some(key) => {
                 let size = sealing::plain_len(stored_size).ok_or_else(|| ServiceError::Integrity(format!("sealed blob {} has an impossible size", blob.digest)))?;
-                Ok(BlobDownload { size, media_type, name, content: BlobContent::Stream(self.open_stream(Some(&who.username), doc, blob, key, stream)) })
+                Ok((size, self.open_stream(who, doc, blob, key, stream)))
             }
-            None => Ok(BlobDownload { size: stored_size, media_type, name, content: BlobContent::Stream(stream) }),
+            None => Ok((stored_size, stream)),
         }
     }
 

@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::reading::facts;
-use super::events::TaskNotice;
+use super::events::{Notice, TaskNotice};
 use super::people::principal_from_row;
 use super::{Henji, ServiceError, ServiceResult, now};
 use crate::domain::access::{self, ReadScope};
@@ -357,14 +357,14 @@ impl Henji {
         for user in &outcome.notify {
             let task = route.tasks.iter().rev().find(|t| &t.assignee == user && t.state == TaskState::Pending);
             if let Some(task) = task {
-                self.notifier.publish(TaskNotice {
+                self.notifier.publish(Notice::Task(TaskNotice {
                     user: user.clone(),
                     document: row.id.clone(),
                     title: row.title.clone(),
                     urgency: row.urgency,
                     step: i64::from(task.step),
                     received_at: task.received_at.clone().unwrap_or_default(),
-                });
+                }));
             }
         }
     }

@@ -17,13 +17,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::keys::INDEX_KEY_OWNER;
-use super::sealed::{SealedFields, StoredBlobRef};
+use super::sealed::SealedFields;
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::access::{self, ReadScope};
-use crate::domain::extract;
 use crate::domain::manifest::AttachmentRef;
 use crate::domain::people::{Classification, DocumentState, Principal};
-use crate::domain::sealing::{BlobRole, SecretKey};
+use crate::domain::sealing::SecretKey;
 use crate::domain::search::{self as query_language, QueryError};
 use crate::resources::catalog::audit as audit_rows;
 use crate::resources::catalog::documents::{self as rows, DocumentRow};
@@ -42,8 +41,6 @@ const SEALED_COMMIT_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
 const REBUILD_BATCH: i64 = 500;
 /// Texts longer than this are indexed up to here (a body, or one attachment).
 const MAX_INDEXED_TEXT: u64 = 16 * 1024 * 1024;
-/// Attachments larger than this are not opened for text.
-const MAX_ATTACHMENT: u64 = 32 * 1024 * 1024;
 /// Deep pages cost as much as all the pages before them.
 pub const MAX_OFFSET: usize = 10_000;
 
@@ -199,6 +196,17 @@ pub struct SearchHit {
     pub kind: String,
     pub department: String,
     pub created_at: String,
+    /// Where the snippet comes from when it is an attachment's text (a scan, a PDF …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_in: Option<FoundIn>,
+}
+
+/// An attachment and the page of it a hit was found on.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FoundIn {
+    pub attachment: String,
+    pub sha256: String,
+    pub page: u32,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -444,7 +452,7 @@ impl Henji {
         };
         if !has_sealed {
             plain.body = self.head_text(&row.id, &row.head_revision).await?.to_string();
-            plain.attachments = self.attachment_text(&row).await?;
+            plain.attachments = self.attachments_text(&row).await?;
             plain.opinions = if has_opinions { self.opinion_text(&row.id).await? } else { String::new() };
             return Ok(Some((plain, None)));
         }
@@ -458,7 +466,7 @@ impl Henji {
             }
         };
         let body = tolerate(self.head_text(&row.id, &row.head_revision).await.map(|t| t.to_string()), "body");
-        let attachments = tolerate(self.attachment_text(&row).await, "attachments");
+        let attachments = tolerate(self.attachments_text(&row).await, "attachments");
         let opinions = if has_opinions { tolerate(self.opinion_text(&row.id).await, "opinions") } else { String::new() };
         if !classification.is_classified() {
             plain.body = body.clone();
@@ -482,19 +490,19 @@ impl Henji {
         }
     }
 
-    async fn attachment_text(&self, row: &DocumentRow) -> ServiceResult<String> {
+    /// The text read from the document's attachments (scans, PDFs, OFD, Word, plain text),
+    /// as the extraction jobs stored it; an attachment still being read is indexed again when
+    /// its job finishes.
+    async fn attachments_text(&self, row: &DocumentRow) -> ServiceResult<String> {
         let attachments: Vec<AttachmentRef> = serde_json::from_str(&row.attachments).unwrap_or_default();
+        let digests: Vec<String> = attachments.iter().map(|a| a.sha256.to_hex()).collect();
+        let texts = self.texts_of(&digests).await?;
         let mut out = String::new();
-        for a in attachments {
-            let Some(source) = extract::text_source(&a.media_type, &a.name) else { continue };
-            if a.size > MAX_ATTACHMENT {
-                continue;
-            }
-            let blob = StoredBlobRef::new(a.sha256, BlobRole::Attachment, a.sealed_base.as_deref());
-            let Some(bytes) = self.small_blob(None, &row.id, &blob, MAX_ATTACHMENT).await? else { continue };
-            if let Some(text) = tokio::task::spawn_blocking(move || extract::extract(source, &bytes)).await.map_err(|e| ServiceError::Internal(e.to_string()))? {
-                let cut = text.char_indices().nth(MAX_INDEXED_TEXT as usize / 3).map_or(text.len(), |(i, _)| i);
-                out.push_str(&text[..cut]);
+        for digest in &digests {
+            if let Some((_, text)) = texts.get(digest) {
+                let joined = text.searchable();
+                let cut = joined.char_indices().nth(MAX_INDEXED_TEXT as usize / 3).map_or(joined.len(), |(i, _)| i);
+                out.push_str(&joined[..cut]);
                 out.push('\n');
             }
         }
@@ -546,13 +554,24 @@ impl Henji {
         let shown: Vec<String> = results.hits.iter().filter(|hit| hit.classification.parse::<Classification>().is_ok_and(|c| !c.is_classified())).map(|hit| hit.id.clone()).collect();
         let sources = self.snippet_sources(&shown).await;
         let mut hits = Vec::with_capacity(results.hits.len());
+        let mut in_attachments = Vec::new();
         for hit in results.hits {
             let text = sources.get(&hit.id).cloned().unwrap_or_else(|| Arc::from(hit.title.as_str()));
             let mut snippet = query_language::snippet(&text, &needles, 120);
             if !snippet.contains("<mark>") {
+                if shown.contains(&hit.id) {
+                    in_attachments.push(hit.id.clone());
+                }
                 snippet = query_language::snippet(&hit.title, &needles, 120);
             }
-            hits.push(SearchHit { document: hit.id, title: hit.title, score: hit.score, snippet, kind: hit.kind, department: hit.department, created_at: hit.created_at });
+            hits.push(SearchHit { document: hit.id, title: hit.title, score: hit.score, snippet, kind: hit.kind, department: hit.department, created_at: hit.created_at, found_in: None });
+        }
+        // Matched in no body: the attachment and page it was found on, and the snippet there.
+        for (id, (snippet, found_in)) in self.attachment_snippets(&in_attachments, &needles).await {
+            if let Some(hit) = hits.iter_mut().find(|h| h.document == id) {
+                hit.snippet = snippet;
+                hit.found_in = Some(found_in);
+            }
         }
         let f = results.facets;
         Ok(SearchAnswer { total: results.total, hits, facets: SearchFacets { kind: f.kind, department: f.department, year: f.year } })
@@ -575,6 +594,36 @@ impl Henji {
             Some((id, text))
         });
         futures::future::join_all(reads).await.into_iter().flatten().collect()
+    }
+
+    /// For hits not found in their body: the first page of an attachment's text that holds a
+    /// word of the query, as a snippet, and where it is. Attachments that cannot be read now
+    /// are passed over (the hit keeps its title).
+    async fn attachment_snippets(&self, ids: &[String], needles: &[&str]) -> HashMap<String, (String, FoundIn)> {
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return out;
+        }
+        let rows = match self.catalog.read().await {
+            Ok(mut conn) => rows::documents(&mut conn, ids).await.unwrap_or_default(),
+            Err(_) => return out,
+        };
+        for row in rows {
+            let attachments: Vec<AttachmentRef> = serde_json::from_str(&row.attachments).unwrap_or_default();
+            let digests: Vec<String> = attachments.iter().map(|a| a.sha256.to_hex()).collect();
+            let Ok(texts) = self.texts_of(&digests).await else { continue };
+            'found: for digest in &digests {
+                let Some((name, text)) = texts.get(digest) else { continue };
+                for page in &text.pages {
+                    let snippet = query_language::snippet(&page.searchable(), needles, 120);
+                    if snippet.contains("<mark>") {
+                        out.insert(row.id.clone(), (snippet, FoundIn { attachment: name.clone(), sha256: digest.clone(), page: page.page }));
+                        break 'found;
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// For `/healthz`: `None` when search is fine or not running here.

@@ -175,6 +175,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
         keys: Arc::new(KeyService::new(keyring)),
         templates: Arc::new(templates),
         notifier: Default::default(),
+        extraction: Arc::new(crate::services::extraction::Extraction::new(Default::default())),
     });
 
     if let OpenMode::Create { admin_password } = mode {

@@ -1,6 +1,7 @@
 //! Verification of a whole installation (`henji verify`, `POST /api/v1/admin/fixity`): every
 //! blob re-hashed against its name, every revision id re-derived from its manifest, every parent
-//! link and head pointer checked against the catalog, and the audit chain walked.
+//! link and head pointer checked against the catalog, every extracted text against its digest,
+//! and the audit chain walked.
 
 use std::collections::{HashMap, HashSet};
 
@@ -37,6 +38,8 @@ pub struct VerifyReport {
     pub bytes_checked: u64,
     pub manifests_checked: u64,
     pub revisions_checked: u64,
+    /// Text extracted from attachments, each against the digest the catalog recorded.
+    pub texts_checked: u64,
     pub audit_events: u64,
     /// Manifests no catalog row refers to: left by a crash between manifest and catalog write.
     pub unreferenced_manifests: u64,
@@ -162,6 +165,9 @@ impl Henji {
             }
         }
         report.bad = bad;
+        let (texts, mut texts_bad) = self.verify_texts().await?;
+        report.texts_checked = texts;
+        report.bad.append(&mut texts_bad);
         match chain {
             ChainReport::Intact { events } => report.audit_events = events,
             ChainReport::Broken { first_bad_seq } => report.bad.push(BadObject { object: format!("audit event {first_bad_seq}"), problem: "audit chain is broken at this event".into() }),

@@ -305,19 +305,6 @@ async fn attachment_text_is_searchable() {
     }
 }
 
-/// A minimal .docx whose one paragraph holds `xml_text` (already escaped).
-fn word_document(xml_text: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
-    zip.start_file("[Content_Types].xml", options).unwrap();
-    zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#).unwrap();
-    zip.start_file("word/document.xml", options).unwrap();
-    let xml = format!(r#"<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t xml:space="preserve">{xml_text}</w:t></w:r></w:p></w:body></w:document>"#);
-    zip.write_all(xml.as_bytes()).unwrap();
-    zip.finish().unwrap().into_inner()
-}
-
 /// Deleting (or breaking) the index: the service starts, says `degraded` while it rebuilds,
 /// and then answers exactly as before; `henji reindex` does the same offline.
 #[tokio::test]

@@ -342,11 +342,14 @@ fn convert_with_libreoffice(dir: &Path, docx: &[u8], format: &str) -> Vec<u8> {
     std::fs::read(dir.join(format!("traces.{format}"))).expect("soffice wrote nothing")
 }
 
+/// A tracked change's kind (insertion, deletion) and who made it.
+type Change = (String, Vec<String>);
+
 /// The tracked changes LibreOffice read from a document, as (kind, creators) per changed
 /// region of its flat ODF: a deletion stacked on an insertion has two creators.
-fn libreoffice_changes(fodt: &str) -> Vec<(String, Vec<String>)> {
+fn libreoffice_changes(fodt: &str) -> Vec<Change> {
     let mut reader = quick_xml::Reader::from_str(fodt);
-    let (mut out, mut current, mut in_creator): (Vec<(String, Vec<String>)>, Option<(String, Vec<String>)>, bool) = (vec![], None, false);
+    let (mut out, mut current, mut in_creator): (Vec<Change>, Option<Change>, bool) = (vec![], None, false);
     loop {
         match reader.read_event().unwrap() {
             Event::Start(e) => match e.name().as_ref() {

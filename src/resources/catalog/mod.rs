@@ -20,6 +20,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 pub mod archive;
 pub mod audit;
 pub mod documents;
+pub mod extraction;
 pub mod fixity;
 pub mod keys;
 pub mod people;

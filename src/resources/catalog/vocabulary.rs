@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Sqlite, Type};
 
 use crate::domain::archive::Retention;
+use crate::domain::extract::JobState;
 use crate::domain::people::{Classification, DocumentState, Urgency};
 use crate::domain::routing::{ActionKind, RouteStatus, TaskState};
 use crate::domain::vocabulary::Vocabulary;
@@ -50,4 +51,4 @@ macro_rules! text_columns {
     )+};
 }
 
-text_columns!(Classification, Urgency, DocumentState, TaskState, RouteStatus, ActionKind, Retention);
+text_columns!(Classification, Urgency, DocumentState, TaskState, RouteStatus, ActionKind, Retention, JobState);
