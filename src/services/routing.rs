@@ -557,6 +557,12 @@ impl Henji {
         Ok(out)
     }
 
+    /// How many tasks wait for the caller (the count beside 待办 on every page).
+    pub async fn pending_count(&self, who: &Principal) -> ServiceResult<usize> {
+        let n = rows::pending_count(&mut *self.catalog.read().await?, &who.username, ReadScope::of(who).clearance.rank()).await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// 个人工作台: pending tasks (most urgent first, then oldest), or handled ones.
     pub async fn inbox(&self, who: &Principal, q: &InboxQuery) -> ServiceResult<Vec<InboxItem>> {
         let at = now();

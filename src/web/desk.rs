@@ -24,7 +24,7 @@ const INBOX_PAGE: i64 = 200;
 /// The frame of a page for `viewer`: the menu their roles open, their 待办 count.
 pub async fn chrome(henji: &Henji, viewer: &Viewer, here: &'static str) -> Result<Chrome, PageError> {
     let who = &viewer.principal;
-    let todo = henji.inbox(who, &InboxQuery { done: false, overdue: false, offset: 0, limit: 500 }).await?.len();
+    let todo = henji.pending_count(who).await?;
     Ok(Chrome {
         display_name: who.display_name.clone(),
         department: who.department.clone(),
@@ -91,7 +91,7 @@ pub async fn inbox(State(henji): State<Henji>, viewer: Viewer, Query(p): Query<I
 /// The 待办 rows alone, for the live update; `X-Todo-Count` carries the count for the menu.
 pub async fn inbox_rows(State(henji): State<Henji>, viewer: Viewer) -> Result<Response, PageError> {
     let items = henji.inbox(&viewer.principal, &InboxQuery { done: false, overdue: false, offset: 0, limit: INBOX_PAGE }).await?;
-    let count = items.len();
+    let count = henji.pending_count(&viewer.principal).await?;
     let mut response = InboxRows { items, done: false }.into_page();
     response.headers_mut().insert("x-todo-count", HeaderValue::from(count));
     Ok(response)

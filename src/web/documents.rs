@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::desk::{chrome, wants_json};
 use super::forms::{FormPairs, next_part, text_part};
-use super::pages::{self, Conflict, DocumentPage, IntoPage, PrintPage, Register, StepView, TemplateView, Zh};
+use super::pages::{self, Conflict, DocumentPage, IntoPage, PrintPage, Register, StepView, TemplateView, TextLine, Zh};
 use super::session::csrf_header;
 use super::{PageError, Viewer, assets};
 use crate::domain::people::{Classification, Urgency};
@@ -23,6 +23,7 @@ use crate::domain::routing::{ActionKind, RouteStatus};
 use crate::http::documents::stream_part;
 use crate::http::routing::receive_ink;
 use crate::services::documents::{BlobContent, BodyText, CreateDocument, PreparedDocument, ReviseDocument};
+use crate::services::extraction::AttachmentText;
 use crate::services::routing::{ActionRequest, RouteRequest, RouteView};
 use crate::services::traces::{TraceOutput, TraceStart};
 use crate::services::uploads::UploadedFile;
@@ -142,6 +143,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "routed" => "已发起流转。",
         "acted" => "已办理。",
         "archived" => "已归档。",
+        "retried" => "已重新排队识别文字。",
         _ => return None,
     })
 }
@@ -184,6 +186,8 @@ async fn render_page(henji: &Henji, viewer: &Viewer, id: &str, q: &PageQuery, co
     let departments = if abilities.can.distribute { henji.list_departments("", 500).await? } else { vec![] };
     let templates = if abilities.can.route { henji.route_templates_for(&doc.kind).into_iter().map(TemplateView::of).collect() } else { vec![] };
     let field_rows = field_rows(henji, &doc.kind, &doc.fields);
+    let progress = henji.text_progress(who, id).await?;
+    let texts = doc.attachments.iter().map(|a| progress.get(&a.sha256.to_hex()).map(TextLine::of)).collect();
     let page = DocumentPage {
         chrome: chrome(henji, viewer, "").await?,
         offer_forward: abilities.actions.contains(&ActionKind::Forward),
@@ -209,6 +213,7 @@ async fn render_page(henji: &Henji, viewer: &Viewer, id: &str, q: &PageQuery, co
         departments,
         templates,
         field_rows,
+        texts,
         notice,
     };
     Ok(page.into_page())
@@ -438,6 +443,24 @@ pub async fn file(State(henji): State<Henji>, viewer: Viewer, Path((_id, sha256)
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+/// The text read from an attachment (文字识别), page by page, as plain text.
+pub async fn attachment_text(State(henji): State<Henji>, viewer: Viewer, Path((id, sha256)): Path<(String, String)>) -> Result<Response, PageError> {
+    let (status, text) = match henji.attachment_text(&viewer.principal, &id, &sha256).await? {
+        AttachmentText::Done { pages, .. } => (StatusCode::OK, pages.iter().map(|p| format!("—— 第 {} 页 ——\n{}", p.page, p.text.trim_end())).collect::<Vec<_>>().join("\n\n")),
+        AttachmentText::Queued { .. } | AttachmentText::Running { .. } => (StatusCode::ACCEPTED, "正在识别文字，请稍后刷新。".to_owned()),
+        AttachmentText::Failed { reason } => (StatusCode::OK, format!("未能识别文字：{reason}")),
+        AttachmentText::Unsupported {} => (StatusCode::OK, "这种文件不含可识别的文字。".to_owned()),
+    };
+    Ok((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// 重新识别: a failed reading queued again.
+pub async fn retry_text(State(henji): State<Henji>, viewer: Viewer, Path((id, sha256)): Path<(String, String)>, Form(pairs): Form<Vec<(String, String)>>) -> Result<Response, PageError> {
+    viewer.check_csrf(FormPairs(pairs).get("_csrf"))?;
+    henji.retry_extraction(&viewer.principal, &id, &sha256).await?;
+    Ok(Redirect::to(&format!("/documents/{id}?notice=retried#attachments")).into_response())
 }
 
 /// The first page of a PDF attachment as a small PNG.

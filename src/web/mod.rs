@@ -53,6 +53,8 @@ pub fn router() -> Router<Henji> {
         .route("/documents/{id}/traces.docx", get(documents::traces_docx))
         .route("/files/{id}/{sha256}", get(documents::file))
         .route("/files/{id}/{sha256}/thumbnail", get(documents::thumbnail))
+        .route("/files/{id}/{sha256}/text", get(documents::attachment_text))
+        .route("/documents/{id}/attachments/{sha256}/retry", post(documents::retry_text))
         .route("/search", get(search::page))
         .route("/archive", get(archive::page))
         .route("/archive/{archive_no}/package", get(archive::package))

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::domain::archive::Retention;
 use crate::domain::people::{Classification, DocumentState, Role, Urgency};
+use crate::domain::extract::JobState;
 use crate::domain::routing::{ActionKind, RouteStatus, TaskState};
 use crate::domain::kinds::{FormField, Input};
 use crate::services::desk::{AbilityFlags, DeskSummary, DocumentAbilities, Menu};
@@ -16,6 +17,7 @@ use crate::services::people::{DepartmentView, UserView};
 use crate::services::routing::{InboxItem, RouteView, TrailEntry};
 use crate::domain::audit::AuditEvent;
 use crate::services::archive::ArchiveRecordView;
+use crate::services::extraction::TextProgress;
 use crate::services::fixity::FixityRow;
 use crate::services::keys::KekStatus;
 use crate::services::search::SearchAnswer;
@@ -310,7 +312,32 @@ pub struct DocumentPage {
     pub departments: Vec<DepartmentView>,
     pub templates: Vec<TemplateView>,
     pub field_rows: Vec<(String, String)>,
+    /// Beside each of `doc.attachments`: how the reading of its text stands, if it has any.
+    pub texts: Vec<Option<TextLine>>,
     pub notice: Option<String>,
+}
+
+/// 文字识别: where the reading of an attachment's text stands, in the page's words.
+#[derive(Clone, Debug)]
+pub struct TextLine {
+    /// `queued`, `running`, `done`, `failed` (the script updates it from the event stream).
+    pub status: &'static str,
+    pub label: String,
+}
+
+impl TextLine {
+    pub fn of(p: &TextProgress) -> Self {
+        let label = match p.status {
+            JobState::Queued if p.reason.is_some() => "稍后重试".to_owned(),
+            JobState::Queued => "排队中".to_owned(),
+            JobState::Running if p.pages > 0 => format!("识别中 {}/{} 页", p.pages_done, p.pages),
+            JobState::Running => "识别中".to_owned(),
+            JobState::Done => format!("已完成（{} 页）", p.pages),
+            JobState::Failed => format!("失败：{}", p.reason.as_deref().unwrap_or("原因不明")),
+            JobState::Unsupported => "不含文字".to_owned(),
+        };
+        Self { status: p.status.as_str(), label }
+    }
 }
 
 #[derive(Template)]

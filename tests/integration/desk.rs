@@ -44,6 +44,12 @@ async fn shot(b: &Browser, name: &str) {
     b.screenshot(&screenshot_dir().join(format!("{name}.png"))).await;
 }
 
+/// A screenshot with the element `css` scrolled into view.
+async fn shot_of(b: &Browser, name: &str, css: &str) {
+    b.execute("document.querySelector(arguments[0]).scrollIntoView();", json!([css])).await;
+    b.screenshot(&screenshot_dir().join(format!("{name}.png"))).await;
+}
+
 async fn api_act(s: &Server, token: &str, doc: &str, body: Value) {
     let r = s.req(Method::POST, &format!("/api/v1/documents/{doc}/actions"), token).json(&body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{body}: {}", r.text().await.unwrap());
@@ -61,8 +67,9 @@ async fn a_day_at_the_desk_in_a_real_browser() {
     s.user(&admin, "chenjing", "BGS", &["archivist"], "confidential").await;
     s.user(&admin, "outsider", "CWB", &["staff", "leader"], "secret").await;
     s.user(&admin, "intern", "BGS", &["staff"], "public").await;
-    let scan = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/signature.png")).unwrap();
     let files = tempfile::tempdir().unwrap();
+    // A scanned paper: a page of a 通知 at 300 dpi, read by OCR after the upload.
+    let (scan, _) = crate::extraction::scan(files.path(), crate::extraction::KAI, crate::extraction::MEETING, "scan.png", &[]);
     let scan_path = files.path().join("来文扫描件.png");
     std::fs::write(&scan_path, &scan).unwrap();
     let pdf_path = files.path().join("附件一 预算表.pdf");
@@ -103,6 +110,15 @@ async fn a_day_at_the_desk_in_a_real_browser() {
     assert_eq!(clerk.find_all("#attachments .attachments li").await.len(), 2);
     clerk.wait_until("both thumbnails load", "return [...document.querySelectorAll('#attachments img.thumb')].every(i => i.complete && i.naturalWidth > 0)", Duration::from_secs(10)).await;
     shot(&clerk, "document-registered").await;
+    // The scan's text is read in the background; the page follows it without a reload.
+    let initially = clerk.execute("window.__sameDocumentPage = true; return document.querySelector('.text-status').dataset.status", json!([])).await;
+    println!("the scan's text on the first view of the page: {initially}");
+    clerk.wait_until("the scan's text is read", "return document.querySelector('.text-status[data-status=done] a') !== null", Duration::from_secs(90)).await;
+    assert_eq!(clerk.execute("return window.__sameDocumentPage === true", json!([])).await, json!(true), "no reload");
+    let scan_sha = sha256_hex(&scan);
+    let read = clerk.execute_async("const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);", json!([format!("/files/{doc}/{scan_sha}/text")])).await;
+    assert!(read.as_str().unwrap().contains("档案工作会议"), "{read}");
+    shot_of(&clerk, "document-scan-read", "#attachments").await;
     // The upload progressed to its end (the bars are on the register page; the files are here).
     let stored = s.req(Method::GET, &format!("/api/v1/documents/{doc}"), &clerk_api).send().await.unwrap().json::<Value>().await.unwrap();
     assert_eq!(sha256_hex(&scan), stored["attachments"][0]["sha256"].as_str().unwrap());
@@ -182,6 +198,12 @@ async fn a_day_at_the_desk_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(found, "the edited body is searchable");
+    // The scan is searched too; the hit says where the words were found.
+    archivist.goto(&s.url("/search?q=档案工作会议")).await;
+    assert_eq!(archivist.find_all(".hit").await.len(), 1);
+    assert!(archivist.text(".hit .found-in").await.contains("来文扫描件.png 第 1 页"));
+    shot(&archivist, "search-scan").await;
+    archivist.goto(&s.url("/search?q=逾期通报")).await;
     assert!(archivist.execute("return document.querySelector('.hit .snippet mark').textContent", json!([])).await.as_str().unwrap().contains("逾期通报"));
     archivist.click("#facets a[href*='year=']").await;
     archivist.find("#total").await;
@@ -226,14 +248,14 @@ async fn a_day_at_the_desk_in_a_real_browser() {
         b.sign_in(&s.base, who, PASSWORD).await;
         let desk = b.execute("return document.body.innerText", json!([])).await;
         assert!(!desk.as_str().unwrap().contains("预算编制"), "{name}: the desk");
-        for page in ["/inbox", "/inbox?done=true", "/archive", "/search?q=预算编制", "/search?q=逾期通报"] {
+        for page in ["/inbox", "/inbox?done=true", "/archive", "/search?q=预算编制", "/search?q=逾期通报", "/search?q=档案工作会议"] {
             b.goto(&s.url(page)).await;
             let text = b.execute("return document.body.innerText", json!([])).await.as_str().unwrap().to_owned();
             assert!(!text.contains("预算编制工作的通知"), "{name}: {page} shows it");
         }
         b.goto(&s.url("/search?q=预算编制")).await;
         assert!(b.text("#total").await.contains("共 0 件"), "{name}: the count");
-        for page in [format!("/documents/{doc}"), format!("/documents/{doc}/print"), format!("/files/{doc}/{}", sha256_hex(&scan))] {
+        for page in [format!("/documents/{doc}"), format!("/documents/{doc}/print"), format!("/files/{doc}/{}", sha256_hex(&scan)), format!("/files/{doc}/{}/text", sha256_hex(&scan))] {
             let status = b.execute_async("const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => done(r.status));", json!([page])).await;
             assert_eq!(status, json!(404), "{name}: {page}");
         }

@@ -232,6 +232,18 @@ pub async fn inbox(conn: &mut Conn, f: &InboxFilter<'_>) -> CatalogResult<Vec<In
     .await
 }
 
+/// How many tasks wait for `assignee` among the documents their clearance reaches.
+pub async fn pending_count(conn: &mut Conn, assignee: &str, max_rank: i64) -> CatalogResult<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks t JOIN documents d ON d.id = t.document_id
+         WHERE t.assignee = $1 AND t.state = 'pending' AND d.deleted_at IS NULL AND d.classification_rank <= $2",
+    )
+    .bind(assignee)
+    .bind(max_rank)
+    .fetch_one(&mut conn.0)
+    .await
+}
+
 pub async fn insert_distribution(conn: &mut Conn, document: &str, department: &str, by: &str, at: &str) -> CatalogResult<bool> {
     let done = sqlx::query(
         "INSERT INTO distributions (document_id, department, distributed_by, distributed_at) VALUES ($1, $2, $3, $4)

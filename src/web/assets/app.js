@@ -12,7 +12,8 @@ document.addEventListener("submit", (e) => {
 });
 
 // Live inbox: new tasks arrive over the event stream (server-sent events) and the rows are
-// fetched again; the count in the menu follows on every page.
+// fetched again; the count in the menu follows on every page, and a document page follows the
+// reading of its attachments.
 (function liveInbox() {
   const count = document.getElementById("todo-count");
   if (!count || !window.EventSource) return;
@@ -34,6 +35,29 @@ document.addEventListener("submit", (e) => {
   };
   source.addEventListener("task", refresh);
   source.addEventListener("resync", refresh);
+  // 文字识别 on a document page: how far the reading of an attachment is, as it goes.
+  source.addEventListener("extraction", (e) => {
+    const n = JSON.parse(e.data);
+    const line = document.querySelector(`.text-status[data-sha256="${CSS.escape(n.sha256)}"]`);
+    if (!line || line.dataset.status === "done") return;
+    const label = line.querySelector(".text-label");
+    line.dataset.status = n.status;
+    if (n.status === "running") {
+      label.textContent = n.pages ? `识别中 ${n.pages_done}/${n.pages} 页` : "识别中";
+    } else if (n.status === "queued") {
+      label.textContent = "稍后重试";
+    } else if (n.status === "failed") {
+      label.textContent = "失败（刷新页面查看原因）";
+    } else if (n.status === "done") {
+      label.textContent = `已完成（${n.pages} 页）`;
+      const link = document.createElement("a");
+      link.href = `/files/${encodeURIComponent(line.dataset.document)}/${encodeURIComponent(n.sha256)}/text`;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = "查看文字";
+      line.append(" · ", link);
+    }
+  });
   // A browser allows six connections to a server; a stream left open by each page passed
   // through would soon take them all.
   window.addEventListener("pagehide", () => source.close());
