@@ -313,7 +313,7 @@ async fn the_text_of_a_classified_scan_is_sealed_and_its_reads_audited() {
 }
 
 /// The same scan in two documents is read once; a restart in the middle of a long scan
-/// goes on from the pages already read.
+/// goes on from the pages already read; a backup restored elsewhere reads nothing again.
 #[tokio::test]
 async fn a_duplicate_is_read_once_and_a_restart_finishes_a_long_job() {
     let work = tempfile::tempdir().unwrap();
@@ -362,6 +362,25 @@ async fn a_duplicate_is_read_once_and_a_restart_finishes_a_long_job() {
     let runs = metric(&s, "henji_extraction_engine_runs_total").await;
     assert!(runs <= 2 + 2 * (pages as u64 - 2), "{runs} engine runs after the restart: the pages read before it were read again");
     assert_eq!(metric(&s, "henji_extraction_jobs_total").await, 0, "the restarted server queued the job again instead of going on");
+
+    // A backup carries the texts; the restored installation reads none of its files again.
+    let (ok, out) = run_verify(&s.data_dir, &[]);
+    assert!(ok && out.contains("2 extracted texts"), "{out}");
+    let backup = tempfile::tempdir().unwrap();
+    let target = format!("file://{}", backup.path().display());
+    let key_file = s.data_dir.join("keys/master.key");
+    let henji = |args: &[&str]| Command::new(henji_bin()).args(args).output().unwrap();
+    let out = henji(&["backup", "--to", &target, "--data-dir", s.data_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let restored = tempfile::tempdir().unwrap();
+    let out = henji(&["restore", "--from", &target, "--data-dir", restored.path().to_str().unwrap(), "--key-file", key_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let r = Server::start_in(restored.path(), &["--key-file", key_file.to_str().unwrap()], &[]).await;
+    let clerk = r.login("clerk", PASSWORD).await;
+    let (again, _) = await_text(&r, &clerk, &long, &pdf_sha, Duration::from_secs(10)).await;
+    assert_eq!(again, v);
+    await_hit(&r, &clerk, "档案工作会议", &first, Duration::from_secs(30)).await;
+    assert_eq!(metric(&r, "henji_extraction_engine_runs_total").await, 0);
 }
 
 /// A corrupt image, a PDF locked with a password and a zip bomb dressed as an OFD each end as
