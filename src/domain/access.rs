@@ -331,7 +331,7 @@ pub fn check_audit_reader(who: &Principal) -> Result<(), Denied> {
 
 /// What the caller may do with a document now, for access layers that offer only what will
 /// succeed (the web pages' buttons). Each is the answer of the check of the same name.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Abilities {
     pub revise: bool,
     pub opinion: bool,

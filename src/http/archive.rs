@@ -100,13 +100,18 @@ pub struct PackageQuery {
     responses((status = 200, content_type = "application/zip", body = Vec<u8>), (status = 404, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)))]
 async fn get_package(State(henji): State<Henji>, user: CurrentUser, ApiPath(archive_no): ApiPath<String>, ApiQuery(q): ApiQuery<PackageQuery>) -> ApiResult<Response> {
     let stream = henji.archive_package(&user.principal, &archive_no, q.transfer_key.as_deref()).await?;
+    Ok(package_response(&archive_no, stream))
+}
+
+/// A package streamed as a download named after its archive number (the API's and the desk's).
+pub(crate) fn package_response(archive_no: &str, stream: impl futures::Stream<Item = Result<bytes::Bytes, crate::services::ServiceError>> + Send + 'static) -> Response {
     let mut response = Response::new(Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string()))));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{archive_no}.zip\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(response)
+    response
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -64,26 +64,9 @@ pub struct DocumentSummary {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DocumentAbilities {
     #[serde(flatten)]
-    pub can: AbilityFlags,
+    pub can: Abilities,
     pub actions: Vec<ActionKind>,
     pub open_next_step: Option<u32>,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct AbilityFlags {
-    pub revise: bool,
-    pub opinion: bool,
-    pub route: bool,
-    pub distribute: bool,
-    pub archive: bool,
-    pub delete: bool,
-    pub retry_extraction: bool,
-}
-
-impl From<Abilities> for AbilityFlags {
-    fn from(a: Abilities) -> Self {
-        Self { revise: a.revise, opinion: a.opinion, route: a.route, distribute: a.distribute, archive: a.archive, delete: a.delete, retry_extraction: a.retry_extraction }
-    }
 }
 
 /// A trace (痕迹) as a page fragment: the legend and the marked text, every colour a class;
@@ -125,7 +108,7 @@ impl Henji {
     pub async fn abilities(&self, who: &Principal, id: &str) -> ServiceResult<DocumentAbilities> {
         let (row, route) = self.readable_document_with_access(who, id).await?;
         let doc = facts(&row, &route);
-        let mut out = DocumentAbilities { can: Abilities::of(who, &doc).into(), ..Default::default() };
+        let mut out = DocumentAbilities { can: Abilities::of(who, &doc), ..Default::default() };
         if access::check_act(who, &doc).is_ok()
             && let Some(route) = self.route_of(&row).await?
         {

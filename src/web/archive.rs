@@ -1,11 +1,8 @@
 //! 归档 and the archive: archiving a finished document, the list of records filtered by
 //! department, year, retention and expiry, the BagIt package, and disposal (销毁).
 
-use axum::body::Body;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use futures::TryStreamExt;
 use serde::Deserialize;
 
 use super::desk::chrome;
@@ -90,13 +87,7 @@ pub async fn archive_document(State(henji): State<Henji>, viewer: Viewer, Path(i
 /// The record's BagIt package, streamed.
 pub async fn package(State(henji): State<Henji>, viewer: Viewer, Path(archive_no): Path<String>) -> Result<Response, PageError> {
     let stream = henji.archive_package(&viewer.principal, &archive_no, None).await?;
-    let mut response = Response::new(Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string()))));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{archive_no}.zip\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
+    Ok(crate::http::archive::package_response(&archive_no, stream))
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,8 @@ use crate::domain::people::{Classification, DocumentState, Role, Urgency};
 use crate::domain::extract::JobState;
 use crate::domain::routing::{ActionKind, RouteStatus, TaskState};
 use crate::domain::kinds::{FormField, Input};
-use crate::services::desk::{AbilityFlags, DeskSummary, DocumentAbilities, Menu};
+use crate::domain::access::Abilities;
+use crate::services::desk::{DeskSummary, DocumentAbilities, Menu};
 use crate::services::documents::{DocumentView, RevisionView};
 use crate::services::opinions::OpinionView;
 use crate::services::people::{DepartmentView, UserView};
@@ -289,7 +290,7 @@ pub struct DocumentPage {
     pub doc: DocumentView,
     pub revisions: Vec<RevisionView>,
     pub abilities: DocumentAbilities,
-    pub can: AbilityFlags,
+    pub can: Abilities,
     pub offer_forward: bool,
     pub offer_step: bool,
     /// 清稿 rather than 痕迹.

@@ -234,3 +234,21 @@ pub fn word_document(xml_text: &str) -> Vec<u8> {
     zip.write_all(xml.as_bytes()).unwrap();
     zip.finish().unwrap().into_inner()
 }
+
+/// A PDF made by hand from its objects (numbered from 1, the first the catalog), with the
+/// cross-reference table and trailer worked out.
+pub fn pdf_of(objects: &[String]) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    out
+}

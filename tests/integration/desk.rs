@@ -14,8 +14,8 @@ use crate::webdriver::{Browser, chromium_available, screenshot_dir};
 
 const BODY: &str = "各部门：\n为做好年度预算编制工作，现将有关事项通知如下。\n一、高度重视预算编制工作。\n二、按时报送预算草案。";
 
-/// A one-page PDF with a line of text, made by hand (objects and a cross-reference table).
-pub fn tiny_pdf(text: &str) -> Vec<u8> {
+/// A one-page PDF with a line of text, made by hand.
+fn tiny_pdf(text: &str) -> Vec<u8> {
     let stream = format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
@@ -24,19 +24,7 @@ pub fn tiny_pdf(text: &str) -> Vec<u8> {
         format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
     ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
-    out
+    pdf_of(&objects)
 }
 
 async fn shot(b: &Browser, name: &str) {
