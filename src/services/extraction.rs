@@ -246,14 +246,16 @@ impl Henji {
             tracing::warn!(reason = %why, "extraction: scans and PDFs wait until the engines are installed (README: Scans to text)");
         }
         let henji = self.clone();
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             if let Err(e) = henji.queue_missing_jobs().await {
                 tracing::warn!(error = %e, "extraction: earlier attachments were not queued");
             }
         });
+        // A worker stopped in the middle of a job leaves it running; the next start queues it
+        // again and it goes on from its last page.
         for _ in 0..self.extraction.settings.workers.max(1) {
             let henji = self.clone();
-            tokio::spawn(async move { henji.extraction_worker().await });
+            self.spawn_background(async move { henji.extraction_worker().await });
         }
     }
 

@@ -90,7 +90,7 @@ impl Henji {
     /// Runs the check every `interval`, for as long as the process lives.
     pub fn schedule_fixity(&self, interval: Duration) {
         let henji = self.clone();
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -169,6 +169,15 @@ pub struct Shared {
     templates: Arc<crate::domain::route_templates::TemplateRegistry>,
     notifier: Arc<events::Notifier>,
     extraction: Arc<extraction::Extraction>,
+    background: Arc<Background>,
+}
+
+/// The service's own tasks (the index follower, extraction workers, scheduled fixity checks):
+/// stopped before the catalog closes, so that none of them meets a closed pool.
+#[derive(Debug, Default)]
+pub struct Background {
+    stop: tokio_util::sync::CancellationToken,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Henji {
@@ -195,8 +204,34 @@ impl Henji {
         self.blobs.describe()
     }
 
-    /// Waits for catalog work in flight and closes the catalog.
+    /// Runs `work` until it ends or the service closes, whichever comes first.
+    pub(crate) fn spawn_background(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stop = self.background.stop.clone();
+        self.background.tasks.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = work => {}
+            }
+        });
+    }
+
+    /// The tracker of the background tasks, for one that ends by itself between steps.
+    pub(crate) fn background_tasks(&self) -> &tokio_util::task::TaskTracker {
+        &self.background.tasks
+    }
+
+    /// Whether the service is closing (for a background loop to end between its steps).
+    pub(crate) fn stopping(&self) -> &tokio_util::sync::CancellationToken {
+        &self.background.stop
+    }
+
+    /// Stops the background tasks, waits for catalog work in flight, and closes the catalog.
     pub async fn close(&self) {
+        self.background.stop.cancel();
+        self.background.tasks.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.background.tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks still running after 10 s; closing the catalog under them");
+        }
         self.catalog.close().await;
     }
 }

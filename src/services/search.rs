@@ -262,7 +262,7 @@ impl Henji {
                 }
                 let henji = self.clone();
                 self.search.set_status(SearchStatus::Rebuilding);
-                tokio::spawn(async move {
+                self.spawn_background(async move {
                     if let Err(e) = henji.rebuild_search(true).await {
                         tracing::error!(error = %e, "search index rebuild failed");
                         henji.search.set_status(SearchStatus::Failed);
@@ -274,15 +274,23 @@ impl Henji {
                 self.search.set_status(SearchStatus::Failed);
             }
         }
+        // Not cut short by spawn_background: a step in flight finishes (its index commit
+        // included) and the loop ends before the next.
         let henji = self.clone();
-        tokio::spawn(async move { henji.follow_catalog().await });
+        self.background_tasks().spawn(async move { henji.follow_catalog().await });
     }
 
     async fn follow_catalog(&self) {
         let mut behind = false;
         loop {
             if !behind {
-                tokio::time::sleep(FOLLOW_EVERY).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                    _ = self.stopping().cancelled() => return,
+                }
+            }
+            if self.stopping().is_cancelled() {
+                return;
             }
             if self.search.status() != SearchStatus::Ready {
                 behind = false;

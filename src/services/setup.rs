@@ -176,6 +176,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
         templates: Arc::new(templates),
         notifier: Default::default(),
         extraction: Arc::new(crate::services::extraction::Extraction::new(Default::default())),
+        background: Default::default(),
     });
 
     if let OpenMode::Create { admin_password } = mode {

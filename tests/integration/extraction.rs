@@ -86,20 +86,7 @@ fn text_layer_pdf(text: &str) -> Vec<u8> {
         "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 7 0 R /DW 1000 >>".to_owned(),
         "<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 880 /StemV 93 >>".to_owned(),
     ];
-    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = vec![];
-    for (i, object) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
-    for offset in offsets {
-        table.push_str(&format!("{offset:010} 00000 n \n"));
-    }
-    table.push_str(&format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1));
-    pdf.extend_from_slice(table.as_bytes());
-    pdf
+    pdf_of(&objects)
 }
 
 fn zip_of(parts: &[(&str, &[u8])]) -> Vec<u8> {
@@ -381,6 +368,41 @@ async fn a_duplicate_is_read_once_and_a_restart_finishes_a_long_job() {
     assert_eq!(again, v);
     await_hit(&r, &clerk, "档案工作会议", &first, Duration::from_secs(30)).await;
     assert_eq!(metric(&r, "henji_extraction_engine_runs_total").await, 0);
+}
+
+/// SIGTERM in the middle of a job: the workers and the index follower stop before the catalog
+/// closes (nothing in the log meets a closed pool), the process exits 0, and the next start
+/// finishes the job.
+#[tokio::test]
+async fn a_clean_shutdown_mid_job_leaves_nothing_broken() {
+    let work = tempfile::tempdir().unwrap();
+    let (pdf, _) = scan(work.path(), HEI, &[BUDGET, SAFETY, MEETING, CONDUCT].join("\n"), "long.pdf", &["--pages-of", "8"]);
+    let data = tempfile::tempdir().unwrap();
+    let log_path = work.path().join("henji.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut s = Server::start_with(data.path(), &["--extraction-workers", "1"], &[("RUST_LOG", "info")], std::process::Stdio::from(log)).await;
+    let (_, clerk) = s.office_clerk("internal").await;
+    let (id, sha) = register_with(&s, &clerk, "长件", "internal", ("长件.pdf", "application/pdf", pdf)).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v: Value = s.req(Method::GET, &text_path(&id, &sha), &clerk).send().await.unwrap().json().await.unwrap();
+        if v["pages_done"].as_i64().unwrap_or(0) >= 1 && v["status"] == "running" {
+            break;
+        }
+        assert!(v["status"] != "done" && Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stopping = Instant::now();
+    assert!(s.terminate().success());
+    assert!(stopping.elapsed() < Duration::from_secs(15), "took {:?} to stop", stopping.elapsed());
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    for bad in ["closed pool", "not recorded", "update failed", "panicked"] {
+        assert!(!logged.contains(bad), "{bad} in the log:\n{logged}");
+    }
+    let s = Server::start_in(data.path(), &[], &[]).await;
+    let clerk = s.login("clerk", PASSWORD).await;
+    let (v, _) = await_text(&s, &clerk, &id, &sha, Duration::from_secs(120)).await;
+    assert_eq!(v["status"], "done", "{v}");
 }
 
 /// A corrupt image, a PDF locked with a password and a zip bomb dressed as an OFD each end as
