@@ -143,3 +143,26 @@ async fn malformed_json_is_400_and_a_wrong_shape_is_422() {
     let r = s.req(Method::POST, "/api/v1/departments", &admin).header("content-type", "application/json").body("[1,2]").send().await.unwrap();
     expect_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
+
+/// Every answer, an API success, a refusal, an unknown route or a page, says it is not to be
+/// sniffed, framed or run as a page of this site.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let s = Server::start().await;
+    let admin = s.admin().await;
+    let answers = [
+        s.req(Method::GET, "/api/v1/me", &admin).send().await.unwrap(),
+        s.client.get(s.url("/api/v1/documents")).send().await.unwrap(),
+        s.client.get(s.url("/no/such/route")).send().await.unwrap(),
+        s.client.get(s.url("/healthz")).send().await.unwrap(),
+        s.client.get(s.url("/")).send().await.unwrap(),
+    ];
+    for r in answers {
+        let (url, h) = (r.url().path().to_owned(), r.headers().clone());
+        assert_eq!(h["x-content-type-options"], "nosniff", "{url}");
+        assert_eq!(h["x-frame-options"], "DENY", "{url}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{url}: {csp}");
+        assert!(h.contains_key("referrer-policy"), "{url}");
+    }
+}
