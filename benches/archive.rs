@@ -95,7 +95,7 @@ async fn main() {
     let docs = env_usize("HENJI_BENCH_DOCS", 10_000);
     let big = env_usize("HENJI_BENCH_BIG_MIB", 1024) * MIB;
     let temp = tempfile::tempdir().expect("temp dir");
-    let config = StorageConfig { data_dir: temp.path().join("data"), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None };
+    let config = StorageConfig { data_dir: temp.path().join("data"), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None, durability: Default::default() };
     let (henji, _) = open(&config, OpenMode::Create { admin_password: Some("bench-password".into()) }).await.expect("open");
     let who = operator();
 
@@ -153,7 +153,7 @@ async fn main() {
 
     // The same check on an installation that holds only the big file: the rate per byte.
     {
-        let config = StorageConfig { data_dir: temp.path().join("big-only"), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None };
+        let config = StorageConfig { data_dir: temp.path().join("big-only"), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None, durability: Default::default() };
         let (only, _) = open(&config, OpenMode::Create { admin_password: Some("bench-password".into()) }).await.expect("open");
         let mut upload = only.attachment_upload(None, 0, Some("scan.tif"), Some("image/tiff")).expect("upload");
         for _ in 0..big / MIB {

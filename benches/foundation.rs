@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 mod support;
-use support::{ADMIN_PASSWORD, start_server, wrk};
+use support::{ADMIN_PASSWORD, Server, start_server, start_server_with, wrk};
 
 fn openssl_sha256_mb_s() -> Option<f64> {
     // `openssl speed -evp sha256 -bytes 16384 -seconds 2`: the last figure is in 1000s of bytes/s.
@@ -86,24 +86,9 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
     }
     let server = start_server();
     let client = reqwest::Client::new();
-    let session: Value = rt
-        .block_on(async { client.post(format!("{}/api/v1/sessions", server.base)).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().await?.json().await })
-        .unwrap();
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = sign_in(rt, &client, &server);
 
-    // Creates: 4 KiB Chinese bodies, each made unique by a counter so every request stores a
-    // new blob.
-    let body_text: String = "公文流转".chars().cycle().take(1360).collect();
-    let doc = json!({"kind": "incoming", "title": "压测", "classification": "internal",
-        "fields": {"来文单位": "压测", "来文日期": "2026-11-23"}, "body": {"text": format!("@@{body_text}")}})
-    .to_string();
-    let (head, tail) = doc.split_once("@@").unwrap();
-    let script = server.dir.join("create.lua");
-    let lua = format!(
-        "wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"POST\", nil, nil, [==[{head}]==] .. string.format(\"%08d%p\", n, {{}}) .. [==[{tail}]==])\nend\n"
-    );
-    std::fs::write(&script, lua).unwrap();
-    let (rps, p50, p99) = wrk(&format!("{}/api/v1/documents", server.base), &token, 16, Some(&script), &[]).expect("wrk create");
+    let (rps, p50, p99) = create_load(&server, &token);
     println!("create  : {rps:.0} documents/s over HTTP (4 KiB bodies, 16 connections; p50 {p50:.1} ms, p99 {p99:.1} ms; target >= 1000/s)");
     if let Some(device) = journal_less_ext4(&server.dir) {
         println!("          note: the data directory is on ext4 without a journal ({device}), where creating files slows down");
@@ -130,12 +115,21 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
     .unwrap();
     println!("          the search index caught up with those documents {:.1} s after the load ended", caught_up.elapsed().as_secs_f64());
 
+    // Once henji is idle again, the same load with an fsync of every object file and its folder (the naive way to make a
+    // 2xx durable), and with objects and commits only handed to the operating system.
+    for (mode, label) in [("each-file", "fsync per object"), ("os", "--durability os")] {
+        let peer = start_server_with(&["--durability", mode]);
+        let token = sign_in(rt, &client, &peer);
+        let (peer_rps, peer_p50, peer_p99) = create_load(&peer, &token);
+        println!("          {label}: {peer_rps:.0} documents/s (p50 {peer_p50:.1} ms, p99 {peer_p99:.1} ms); durable is {:.2} x this (target {})", rps / peer_rps, if mode == "os" { ">= 0.50" } else { ">= 4" });
+    }
+
     let doc: Value = rt
         .block_on(async {
             client
                 .post(format!("{}/api/v1/documents", server.base))
                 .bearer_auth(&token)
-                .json(&json!({"kind": "incoming", "title": "读", "classification": "internal", "fields": {"来文单位": "x", "来文日期": "2026-11-23"}, "body": {"text": body_text}}))
+                .json(&json!({"kind": "incoming", "title": "读", "classification": "internal", "fields": {"来文单位": "x", "来文日期": "2026-11-23"}, "body": {"text": body_text()}}))
                 .send()
                 .await?
                 .json()
@@ -145,9 +139,37 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
     let url = format!("{}/api/v1/documents/{}/revisions/{}/body", server.base, doc["id"].as_str().unwrap(), doc["head_revision"].as_str().unwrap());
     let (rps, p50, p99) = wrk(&url, &token, 50, None, &[]).expect("wrk get");
     println!("get body: p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} requests/s at 50 connections (4 KiB body; target p99 < 5 ms)");
-    if let Some((rps, p50, p99)) = floor_get(rt, Bytes::from(body_text)) {
+    if let Some((rps, p50, p99)) = floor_get(rt, Bytes::from(body_text())) {
         println!("floor   : p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} requests/s: an axum server answering the same body from memory, nothing else");
     }
+}
+
+/// The 4 KiB body of the create and read figures.
+fn body_text() -> String {
+    "公文流转".chars().cycle().take(1360).collect()
+}
+
+fn sign_in(rt: &tokio::runtime::Runtime, client: &reqwest::Client, server: &Server) -> String {
+    let session: Value = rt
+        .block_on(async { client.post(format!("{}/api/v1/sessions", server.base)).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().await?.json().await })
+        .unwrap();
+    session["token"].as_str().unwrap().to_owned()
+}
+
+/// Creates over HTTP for 8 s at 16 connections: (documents/s, p50 ms, p99 ms).
+fn create_load(server: &Server, token: &str) -> (f64, f64, f64) {
+    // 4 KiB Chinese bodies, each made unique by a counter so every request stores a new blob.
+    let body_text = body_text();
+    let doc = json!({"kind": "incoming", "title": "压测", "classification": "internal",
+        "fields": {"来文单位": "压测", "来文日期": "2026-11-23"}, "body": {"text": format!("@@{body_text}")}})
+    .to_string();
+    let (head, tail) = doc.split_once("@@").unwrap();
+    let script = server.dir.join("create.lua");
+    let lua = format!(
+        "wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(\"POST\", nil, nil, [==[{head}]==] .. string.format(\"%08d%p\", n, {{}}) .. [==[{tail}]==])\nend\n"
+    );
+    std::fs::write(&script, lua).unwrap();
+    wrk(&format!("{}/api/v1/documents", server.base), token, 16, Some(&script), &[]).expect("wrk create")
 }
 
 /// What GET body could be at best on this machine: the same axum, hyper and tokio (two

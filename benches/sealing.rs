@@ -106,12 +106,12 @@ fn http_ingest_mb_s(rt: &tokio::runtime::Runtime, base: &str, token: &str, class
 
 fn rotation(rt: &tokio::runtime::Runtime, keys: usize) -> (f64, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let config = StorageConfig { data_dir: dir.path().to_owned(), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None };
+    let config = StorageConfig { data_dir: dir.path().to_owned(), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None, durability: Default::default() };
     rt.block_on(async {
         let (henji, _) = open(&config, OpenMode::Create { admin_password: Some(ADMIN_PASSWORD.into()) }).await.unwrap();
         // Data keys as documents get them, written straight to the catalog in big batches
         // (through a second handle on it: the service has no use case that writes bare keys).
-        let catalog = henji::resources::catalog::Catalog::open(&config.catalog_url().unwrap(), false).await.unwrap();
+        let catalog = henji::resources::catalog::Catalog::open(&config.catalog_url().unwrap(), false, Default::default(), Default::default()).await.unwrap();
         let mut made = 0;
         while made < keys {
             let mut tx = catalog.begin_write().await.unwrap();

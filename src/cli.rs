@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::domain::people::{Classification, Principal, Role};
+
 use crate::services::Henji;
 use crate::services::export::ExportRequest;
 use crate::services::people::NewUser;
-use crate::services::setup::{self, OpenMode, StorageConfig};
+use crate::services::setup::{self, Durability, OpenMode, StorageConfig};
 
 /// henji (痕迹): official documents as content-addressed revisions, with every reviewer's
 /// changes kept, full-text search, encryption at rest and verifiable archive packages.
@@ -127,6 +128,12 @@ pub struct StorageArgs {
     /// show in a process list.
     #[arg(long, env = "HENJI_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// What a 2xx promises. `durable`: what it wrote is on stable storage and survives power
+    /// loss (objects flushed in groups, catalog commits synced). `os`: handed to the operating
+    /// system, which survives a crash of henji but not of the machine. `each-file` fsyncs every
+    /// object as written, the slow way, kept for comparison in the benchmarks.
+    #[arg(long, env = "HENJI_DURABILITY", default_value = "durable", value_parser = Durability::NAMES)]
+    pub durability: String,
 }
 
 impl StorageArgs {
@@ -139,6 +146,7 @@ impl StorageArgs {
             index: self.index.clone(),
             keys: std::env::var("HENJI_KEYS").ok(),
             key_file: self.key_file.clone(),
+            durability: self.durability.parse().unwrap_or_default(),
         }
     }
 }
@@ -329,6 +337,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         eprintln!("henji: WARNING: no keys were given, so a key-encryption key was generated in {}", path.display());
         eprintln!("henji: WARNING:   sealed data is unreadable without it: back it up apart from the data;");
         eprintln!("henji: WARNING:   production must supply its own keys (HENJI_KEYS or HENJI_KEY_FILE)");
+    }
+    if config.durability == Durability::Os {
+        eprintln!("henji: WARNING: --durability os: a 2xx means handed to the operating system; a crash of the machine or a");
+        eprintln!("henji: WARNING:   power cut can lose the writes of its last seconds that were answered as saved");
     }
     if first.admin_created {
         match &first.generated_admin_password {

@@ -64,11 +64,25 @@ pub fn start_server() -> Server {
     server
 }
 
+/// A server on a temporary data directory, started with `args` besides the usual.
+#[allow(dead_code)] // not every bench uses every helper
+pub fn start_server_with(args: &[&str]) -> Server {
+    let temporary = tempfile::tempdir().unwrap();
+    let mut server = start_server_in_with(temporary.path(), args);
+    server._temporary = Some(temporary);
+    server
+}
+
 /// A server on a data directory that outlives it (made if missing).
 pub fn start_server_in(dir: &std::path::Path) -> Server {
+    start_server_in_with(dir, &[])
+}
+
+fn start_server_in_with(dir: &std::path::Path, args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_henji"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(args)
         .env("HENJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

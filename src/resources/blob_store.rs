@@ -20,6 +20,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use sha2::{Digest as _, Sha256};
 
+use super::durability::{Durability, ObjectBarrier, TrackedLocal};
 use crate::domain::ids::{DocumentId, RevisionId, Sha256Digest};
 
 /// Uploads up to this size are hashed in memory and written with one create-if-absent put;
@@ -60,6 +61,8 @@ pub struct BlobStore {
     /// The same store when it is a local folder, for the places that read every file of a
     /// folder and gain from walking it directly (see `walk_local`).
     local: Option<Arc<LocalFileSystem>>,
+    /// Flushes this store's writes to stable storage (see `resources::durability`).
+    barrier: ObjectBarrier,
     description: String,
 }
 
@@ -103,13 +106,19 @@ impl BlobStore {
     /// As `open`, with S3 options (`aws_endpoint`, `aws_allow_http`, …) that override the
     /// environment; used where several stores live in one process.
     pub fn open_with(url: &str, options: impl IntoIterator<Item = (String, String)>) -> StoreResult<Self> {
+        Self::open_with_durability(url, options, Durability::default())
+    }
+
+    /// As `open_with`, with the writes of a local folder made `durability` durable.
+    pub fn open_with_durability(url: &str, options: impl IntoIterator<Item = (String, String)>, durability: Durability) -> StoreResult<Self> {
         let parsed = url::Url::parse(url).map_err(|_| StoreError::BadUrl(url.to_owned()))?;
         match parsed.scheme() {
             "file" => {
                 let dir = parsed.to_file_path().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
                 std::fs::create_dir_all(&dir)?;
-                let store = Arc::new(LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true));
-                Ok(Self { store: store.clone(), local: Some(store), description: url.to_owned() })
+                let local = Arc::new(LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true));
+                let (store, barrier) = TrackedLocal::new(local.clone(), &dir, durability)?;
+                Ok(Self { store: Arc::new(store), local: Some(local), barrier, description: url.to_owned() })
             }
             "s3" => {
                 let bucket = parsed.host_str().ok_or_else(|| StoreError::BadUrl(url.to_owned()))?;
@@ -129,7 +138,8 @@ impl BlobStore {
                 } else {
                     Arc::new(PrefixStore::new(s3, prefix))
                 };
-                Ok(Self { store, local: None, description: url.to_owned() })
+                // A completed PUT is durable on S3; there is nothing to flush.
+                Ok(Self { store, local: None, barrier: ObjectBarrier::default(), description: url.to_owned() })
             }
             _ => Err(StoreError::BadUrl(url.to_owned())),
         }
@@ -137,6 +147,16 @@ impl BlobStore {
 
     pub fn describe(&self) -> &str {
         &self.description
+    }
+
+    /// What flushes this store's writes; the catalog runs it before it commits.
+    pub fn barrier(&self) -> ObjectBarrier {
+        self.barrier.clone()
+    }
+
+    /// Every write finished so far is on stable storage when this returns.
+    pub async fn flush(&self) -> StoreResult<()> {
+        Ok(self.barrier.flush().await?)
     }
 
     /// Writes the marker that says what this store is (once) and proves the store is writable.

@@ -4,6 +4,7 @@
 
 pub mod blob_store;
 pub mod catalog;
+pub mod durability;
 pub mod engines;
 pub mod keyring;
 pub mod search;

@@ -127,6 +127,7 @@ pub async fn restore(config: &StorageConfig, from_url: &str) -> ServiceResult<Re
     let catalog_bytes = restore_catalog(&source, &catalog_file).await?;
     let (henji, _) = setup::open(config, OpenMode::Existing).await.map_err(|e| ServiceError::Internal(e.to_string()))?;
     let copy = copy_objects(&source, &henji.blobs).await?;
+    henji.blobs.flush().await?;
     let documents_indexed = henji.rebuild_search(true).await?;
     let report = henji.verify().await?;
     henji.close().await;
@@ -168,8 +169,11 @@ impl Henji {
                 }
             }
             let catalog_bytes = target.put_file(&StorePath::from(SNAPSHOT), &snapshot).await?;
+            // The description says the backup is whole, so it lands after everything it describes.
+            target.flush().await?;
             let description = serde_json::json!({"format": "henji-backup/1", "created_at": now(), "objects_copied": copy.objects_copied, "catalog_bytes": catalog_bytes});
             target.put_path(&StorePath::from(DESCRIPTION), Bytes::from(description.to_string())).await?;
+            target.flush().await?;
             Ok::<_, ServiceError>(BackupReport { target: target.describe().to_owned(), copy, disposed_removed, catalog_bytes, seconds: 0.0 })
         }
         .await;

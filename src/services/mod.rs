@@ -232,6 +232,9 @@ impl Henji {
         if tokio::time::timeout(std::time::Duration::from_secs(10), self.background.tasks.wait()).await.is_err() {
             tracing::warn!("background tasks still running after 10 s; closing the catalog under them");
         }
+        if let Err(e) = self.blobs.flush().await {
+            tracing::error!(error = %e, "could not flush the object store at shutdown");
+        }
         self.catalog.close().await;
     }
 }

@@ -18,6 +18,7 @@ use crate::resources::blob_store::{BlobStore, StoreError};
 use crate::resources::catalog::documents::blob_totals;
 use crate::resources::catalog::people::count_users;
 use crate::resources::catalog::{Catalog, OpenError};
+pub use crate::resources::durability::Durability;
 use crate::resources::keyring::{KeySource, Keyring, KeyringError};
 use crate::telemetry::Metrics;
 
@@ -47,6 +48,8 @@ pub struct StorageConfig {
     pub keys: Option<String>,
     /// `HENJI_KEY_FILE`; default `<data-dir>/keys/master.key`.
     pub key_file: Option<PathBuf>,
+    /// What a 2xx promises about power loss.
+    pub durability: Durability,
 }
 
 impl StorageConfig {
@@ -140,7 +143,8 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     } else if config.catalog.is_none() && !config.data_dir.join("catalog.db").exists() {
         return Err(SetupError::NoCatalog(catalog_url));
     }
-    let catalog = Catalog::open(&catalog_url, creating).await?;
+    let blobs = BlobStore::open_with_durability(&config.store_url()?, std::iter::empty(), config.durability)?;
+    let catalog = Catalog::open(&catalog_url, creating, config.durability, blobs.barrier()).await?;
     // Keys are checked against the data before anything is written.
     let keyring = match load_keyring(config, &catalog, creating, &mut report).await {
         Ok(k) => k,
@@ -159,7 +163,6 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     if let Some(ring) = &keyring {
         record_key_checks(&catalog, ring).await.map_err(OpenError::from)?;
     }
-    let blobs = BlobStore::open(&config.store_url()?)?;
     blobs.initialise().await?;
     let kinds = load_kinds(config.schemas.as_deref())?;
     let templates = load_route_templates(config.schemas.as_deref())?;
@@ -167,7 +170,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
     let (count, bytes) = blob_totals(&mut *catalog.read().await.map_err(OpenError::from)?).await.map_err(OpenError::from)?;
     metrics.blobs_stored.set(count);
     metrics.bytes_stored.set(bytes);
-    let committer = super::group_commit::GroupCommitter::start(catalog.clone());
+    let committer = super::group_commit::GroupCommitter::start(catalog.clone(), blobs.barrier());
     let henji = Henji::new(Shared {
         committer, catalog, blobs, kinds: Arc::new(kinds), metrics: Arc::new(metrics), caches: Default::default(),
         settings: ServiceSettings::default(),

@@ -40,7 +40,20 @@ impl Server {
 
     /// As `start_in`, with standard error (the log) sent where the caller says.
     pub async fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
-        let mut cmd = Command::new(henji_bin());
+        Server::start_wrapped(&[], dir, args, env, stderr).await
+    }
+
+    /// As `start_with`, run by `wrapper` (a program and its arguments, e.g. `strace -f …`),
+    /// which runs henji and passes its standard output through.
+    pub async fn start_wrapped(wrapper: &[&str], dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(henji_bin());
+                cmd
+            }
+            None => Command::new(henji_bin()),
+        };
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(dir).args(args);
         cmd.env("HENJI_ADMIN_PASSWORD", ADMIN_PASSWORD).env("RUST_LOG", "warn");
         for (k, v) in env {
@@ -85,6 +98,10 @@ impl Server {
     }
 
     pub fn kill9(&mut self) {
+        // A wrapper's child first: a killed tracer would leave henji running.
+        for pid in children_of(self.child.id()) {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -168,9 +185,18 @@ pub fn run_verify(dir: &Path, env: &[(&str, &str)]) -> (bool, String) {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill9();
     }
+}
+
+/// The processes `pid` started (Linux: /proc/<pid>/task/*/children).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
 }
 
 pub fn incoming(title: &str, classification: &str, body: &str) -> Value {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::common::*;
@@ -82,4 +82,143 @@ async fn every_201_survives_kill_9() {
     }
     let (ok, out) = server.verify();
     assert!(ok, "{out}");
+}
+
+/// One system call as `strace -f -ttt -T -y` printed it.
+#[derive(Debug)]
+struct Call {
+    name: String,
+    args: String,
+    start: f64,
+    end: f64,
+}
+
+/// Reads a trace, joining `<unfinished ...>` lines with their `<... resumed>` ends.
+fn read_trace(text: &str) -> Vec<Call> {
+    let mut open: std::collections::HashMap<String, (String, String, f64)> = Default::default();
+    let mut calls = vec![];
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(pid), Some(ts), Some(rest)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let Ok(ts) = ts.parse::<f64>() else { continue };
+        let took = |rest: &str| rest.rsplit_once('<').and_then(|(_, t)| t.trim_end_matches('>').parse::<f64>().ok()).unwrap_or(0.0);
+        if let Some(resumed) = rest.strip_prefix("<... ") {
+            let Some((name, tail)) = resumed.split_once(" resumed>") else { continue };
+            if let Some((_, args, start)) = open.remove(pid) {
+                calls.push(Call { name: name.to_owned(), args: format!("{args}{tail}"), start, end: start + took(tail) });
+            }
+        } else if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
+            let Some((name, args)) = head.split_once('(') else { continue };
+            open.insert(pid.to_owned(), (name.to_owned(), args.to_owned(), ts));
+        } else if let Some((name, args)) = rest.split_once('(') {
+            calls.push(Call { name: name.to_owned(), args: args.to_owned(), start: ts, end: ts + took(args) });
+        }
+    }
+    calls.sort_by(|a, b| a.start.total_cmp(&b.start));
+    calls
+}
+
+/// What happened between two answers: where the last object was put in place and the last
+/// catalog log write ended, and which flushes ran.
+struct Window<'a> {
+    calls: Vec<&'a Call>,
+}
+
+impl Window<'_> {
+    fn last_end(&self, what: impl Fn(&Call) -> bool) -> Option<f64> {
+        self.calls.iter().filter(|c| what(c)).map(|c| c.end).reduce(f64::max)
+    }
+
+    /// Some call matching `what` started after `after` and ended before `before`.
+    fn any_between(&self, what: impl Fn(&Call) -> bool, after: f64, before: f64) -> bool {
+        self.calls.iter().any(|c| what(c) && c.start >= after && c.end <= before)
+    }
+}
+
+fn placed_an_object(c: &Call) -> bool {
+    matches!(c.name.as_str(), "linkat" | "link" | "renameat" | "renameat2" | "rename") && c.args.contains("/objects/") && c.args.trim_end().contains(") = 0")
+}
+
+fn wrote_catalog_log(c: &Call) -> bool {
+    c.name.starts_with("pwrite") && c.args.contains("catalog.db-wal>")
+}
+
+fn synced_catalog_log(c: &Call) -> bool {
+    matches!(c.name.as_str(), "fsync" | "fdatasync") && c.args.contains("catalog.db-wal>")
+}
+
+fn answered(c: &Call) -> bool {
+    matches!(c.name.as_str(), "write" | "writev" | "sendto" | "sendmsg") && c.args.contains("HTTP/1.1 ")
+}
+
+/// Runs a create, a revision, a route, an approval and an archiving under `strace -f`; returns
+/// for each (its name, whether its new objects were flushed by a `syncfs` that began after the
+/// last was put in place and ended before the answer was written, whether the catalog log was
+/// synced after its last write and before the answer, and whether it placed objects at all).
+async fn traced_writes(durability: &str) -> Vec<(&'static str, bool, bool, bool)> {
+    let temp = tempfile::tempdir().unwrap();
+    let trace = temp.path().join("trace.txt");
+    let trace_arg = trace.to_str().unwrap().to_owned();
+    let strace = ["strace", "-f", "-ttt", "-T", "-y", "-s", "24", "-o", &trace_arg, "-e", "trace=linkat,link,renameat,renameat2,rename,syncfs,pwrite64,fsync,fdatasync,write,writev,sendto,sendmsg"];
+    let data = temp.path().join("data");
+    let mut s = Server::start_wrapped(&strace, &data, &["--durability", durability, "--fixity-interval", "0"], &[], std::process::Stdio::inherit()).await;
+    let (admin, clerk) = s.office_clerk("internal").await;
+    let leader = s.user(&admin, "leader", "BGS", &["leader"], "internal").await;
+
+    let doc = s.create_incoming(&clerk, "关于落盘的请示", "internal", "请审批。").await;
+    let id = doc["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.revise(&clerk, &id, doc["head_revision"].as_str().unwrap(), "请审批（修订）。").await.status(), StatusCode::CREATED);
+    let route = json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["leader"]}]});
+    assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/route"), &clerk).json(&route).send().await.unwrap().status(), StatusCode::CREATED);
+    let approve = json!({"action": "approve", "comment": "同意"});
+    assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/actions"), &leader).json(&approve).send().await.unwrap().status(), StatusCode::OK);
+    let archive = json!({"retention": "10y"});
+    assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/archive"), &clerk).json(&archive).send().await.unwrap().status(), StatusCode::CREATED);
+    s.kill9();
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let calls = read_trace(&text);
+    let answers: Vec<&Call> = calls.iter().filter(|c| answered(c)).collect();
+    assert!(answers.len() > 5, "the trace shows {} answers", answers.len());
+    let names = ["create", "revision", "route", "approve", "archive"];
+    let last = &answers[answers.len() - 5..];
+    let mut from = answers[answers.len() - 6].start;
+    let mut out = vec![];
+    for (name, answer) in names.into_iter().zip(last) {
+        let window = Window { calls: calls.iter().filter(|c| c.start > from && c.start < answer.start).collect() };
+        let placed = window.last_end(placed_an_object);
+        let objects_flushed = match placed {
+            Some(at) => window.any_between(|c| c.name == "syncfs", at, answer.start),
+            None => true,
+        };
+        let logged = window.last_end(wrote_catalog_log).unwrap_or_else(|| panic!("{name}: no catalog log write before its answer"));
+        let catalog_synced = window.any_between(synced_catalog_log, logged, answer.start);
+        out.push((name, objects_flushed, catalog_synced, placed.is_some()));
+        from = answer.start;
+    }
+    out
+}
+
+/// A 2xx is written only after the objects it names and the catalog commit are on stable
+/// storage: under a system call trace, for a create, a revision, a route, a route action and
+/// an archiving, a `syncfs` of the object store begins after the last object is put in place
+/// and the catalog log is synced after its last write, both before the answer. The same check
+/// on `--durability os` finds neither, so it tells the two apart.
+#[tokio::test]
+async fn every_write_is_flushed_before_it_is_answered() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        panic!("this test needs strace (apt-get install strace)");
+    }
+    let durable = traced_writes("durable").await;
+    eprintln!("durable (name, objects flushed, catalog synced, objects placed): {durable:?}");
+    for (name, objects_flushed, catalog_synced, _) in &durable {
+        assert!(objects_flushed, "{name}: objects not flushed before the answer: {durable:?}");
+        assert!(catalog_synced, "{name}: catalog commit not synced before the answer: {durable:?}");
+    }
+    assert!(durable[0].3 && durable[1].3, "the create and the revision put objects in place: {durable:?}");
+
+    let os = traced_writes("os").await;
+    eprintln!("os: {os:?}");
+    assert!(!os[0].1 && !os[1].1, "--durability os answers a create and a revision before any flush of objects: {os:?}");
+    assert!(os.iter().all(|(_, _, catalog_synced, _)| !catalog_synced), "--durability os does not sync commits: {os:?}");
 }

@@ -515,7 +515,7 @@ async fn wrong_keys_stop_the_start_and_shredded_keys_stay_shredded() {
 
 /// Destroys a document's data key through the library (the archive's disposal will call it).
 async fn shred(dir: &Path, document: &str) {
-    let config = henji::services::setup::StorageConfig { data_dir: dir.to_owned(), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None };
+    let config = henji::services::setup::StorageConfig { data_dir: dir.to_owned(), store: None, catalog: None, schemas: None, index: None, keys: None, key_file: None, durability: Default::default() };
     let (henji, _) = henji::services::setup::open(&config, henji::services::setup::OpenMode::Existing).await.unwrap();
     let system = henji::domain::people::Principal {
         id: "test".into(),

@@ -17,6 +17,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
+use super::durability::{Durability, ObjectBarrier};
+
 pub mod archive;
 pub mod audit;
 pub mod documents;
@@ -90,6 +92,8 @@ impl DerefMut for ReadConn {
 pub struct Catalog {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// The object store's flush, run before every write transaction.
+    objects: ObjectBarrier,
 }
 
 /// Write-ahead log pages after which the committing connection checkpoints (SQLite's default
@@ -109,8 +113,9 @@ pub enum OpenError {
 }
 
 impl Catalog {
-    /// Opens (creating if missing) and migrates the catalog.
-    pub async fn open(url: &str, create: bool) -> Result<Self, OpenError> {
+    /// Opens (creating if missing) and migrates the catalog. Commits are synced to stable
+    /// storage unless `durability` is `Os`, and each is preceded by a flush of `objects`.
+    pub async fn open(url: &str, create: bool, durability: Durability, objects: ObjectBarrier) -> Result<Self, OpenError> {
         if !url.starts_with("sqlite:") {
             return Err(OpenError::BadUrl(url.to_owned()));
         }
@@ -118,9 +123,9 @@ impl Catalog {
             .map_err(|_| OpenError::BadUrl(url.to_owned()))?
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode: a committed transaction survives a crash of the process
-            // (kill -9); only an OS crash or power loss can roll back the last commits.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL in WAL mode syncs the log at every commit, so a commit survives power loss;
+            // NORMAL survives a crash of the process (kill -9), not of the machine.
+            .synchronous(if durability.syncs_commits() { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .foreign_keys(true)
             // Deleted and overwritten content (a shredded data key) is zeroed, not left in free pages.
             .pragma("secure_delete", "on")
@@ -130,11 +135,20 @@ impl Catalog {
         let writer = SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(writer_options).await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(options.read_only(true)).await?;
-        Ok(Self { reader, writer })
+        Ok(Self { reader, writer, objects })
     }
 
-    /// A write transaction; writers queue here, one at a time.
+    /// A write transaction; writers queue here, one at a time. Every object written before
+    /// it is flushed first, outside the queue, where concurrent writers share one flush: so
+    /// the objects a transaction's rows name are written before it begins, never during it.
     pub async fn begin_write(&self) -> CatalogResult<WriteTx> {
+        self.objects.flush().await.map_err(sqlx::Error::Io)?;
+        self.writer.begin().await.map(WriteTx)
+    }
+
+    /// As `begin_write`, for a caller that flushed the objects its rows name itself (the
+    /// group committer's jobs, each before it queued).
+    pub async fn begin_write_flushed(&self) -> CatalogResult<WriteTx> {
         self.writer.begin().await.map(WriteTx)
     }
 
