@@ -172,6 +172,9 @@ pub struct ServeArgs {
     /// off. Results: GET /api/v1/admin/fixity and the henji_fixity_bad_objects metric.
     #[arg(long, env = "HENJI_FIXITY_INTERVAL", default_value = "24h")]
     pub fixity_interval: String,
+    /// How long a sign-in lasts (the API's bearer token, the desk's cookie), e.g. 12h or 30m.
+    #[arg(long, env = "HENJI_SESSION_TTL", default_value = "12h")]
+    pub session_ttl: String,
 }
 
 /// How the text of attachments is read (OCR of scans: tesseract; PDFs: poppler).
@@ -328,6 +331,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     args.archive.apply(&mut henji)?;
     henji.set_extraction(args.extraction.settings());
     let fixity_interval = crate::services::fixity::parse_interval(&args.fixity_interval).map_err(|e| format!("--fixity-interval: {e}"))?;
+    let session_ttl = crate::services::fixity::parse_interval(&args.session_ttl).map_err(|e| format!("--session-ttl: {e}"))?.ok_or("--session-ttl: a sign-in must last longer than 0")?;
+    henji.settings_mut().session_ttl = chrono::Duration::from_std(session_ttl).map_err(|_| "--session-ttl: too long")?;
     if first.created_catalog {
         eprintln!("henji: created a new installation in {}", config.data_dir.display());
         eprintln!("henji:   catalog {}", config.catalog_url().map_err(|e| e.to_string())?);

@@ -35,7 +35,8 @@ pub async fn serve_on(listener: tokio::net::TcpListener, henji: Henji, max_body:
         writeln!(out, "web desk (办公桌面): http://{addr}/   API: http://{addr}/api/v1/openapi.json")?;
         out.flush()?;
     }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    // The peer's address limits sign-in attempts per address.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await?;
     henji.close().await;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod route_templates;
 pub mod routing;
 pub mod sealing;
 pub mod search;
+pub mod sign_in;
 pub mod text;
 pub mod traces;
 pub mod vocabulary;

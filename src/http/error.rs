@@ -19,11 +19,14 @@ pub struct Problem {
     /// The dotted request path of the bad value (`fields.来文单位`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Seconds to wait before trying again (the `Retry-After` header of a 429).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { kind: format!("/problems/{slug}"), title, status: status.as_u16(), detail: detail.into(), field: None }
+        Self { kind: format!("/problems/{slug}"), title, status: status.as_u16(), detail: detail.into(), field: None, retry_after: None }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -67,6 +70,9 @@ impl IntoResponse for Problem {
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -85,6 +91,11 @@ impl From<ServiceError> for Problem {
             ServiceError::BadRequest(why) => Problem::bad_request(why),
             ServiceError::TooLarge(why) => Problem::too_large(why),
             ServiceError::BadQuery(why) => Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad search query", why),
+            ServiceError::TooManyAttempts(seconds) => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too-many-attempts", "Too many failed sign-ins", format!("too many failed sign-ins for this user or address; try again in {seconds} s"));
+                p.retry_after = Some(seconds);
+                p
+            }
             ServiceError::Unavailable(why) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", why),
             ServiceError::Gone(why) => Problem::new(StatusCode::GONE, "destroyed", "Content destroyed", why),
             ServiceError::Integrity(what) => {

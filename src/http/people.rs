@@ -1,7 +1,9 @@
 //! Routes for signing in and out, the current user, users and departments.
 
 use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -38,11 +40,13 @@ pub struct SessionView {
     user: UserView,
 }
 
-/// Sign in. The answer is the same whether the user is unknown or the password wrong.
+/// Sign in. The answer is the same whether the user is unknown or the password wrong. After
+/// 5 failures for a user name, or 30 from one address, within 5 minutes, attempts get 429
+/// with `Retry-After` until the oldest failure is 5 minutes old.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "people", request_body = LoginRequest,
-    responses((status = 201, body = SessionView), (status = 401, body = Problem), (status = 422, body = Problem)))]
-async fn create_session(State(henji): State<Henji>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<(StatusCode, Json<SessionView>)> {
-    let (token, user) = henji.login(&req.username, &req.password).await?;
+    responses((status = 201, body = SessionView), (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn create_session(State(henji): State<Henji>, ConnectInfo(peer): ConnectInfo<SocketAddr>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<(StatusCode, Json<SessionView>)> {
+    let (token, user) = henji.login(&req.username, &req.password, Some(peer.ip())).await?;
     Ok((StatusCode::CREATED, Json(SessionView { token, user })))
 }
 

@@ -77,6 +77,9 @@ pub enum ServiceError {
     /// A search query that cannot be understood.
     #[error("{0}")]
     BadQuery(String),
+    /// Too many failed sign-ins: another attempt is heard after this many seconds.
+    #[error("too many failed sign-ins; try again in {0} s")]
+    TooManyAttempts(u64),
     /// A part of the service is not available right now (the search index while it rebuilds).
     #[error("{0}")]
     Unavailable(String),
@@ -107,6 +110,7 @@ impl ServiceError {
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
     pub session_ttl: chrono::Duration,
+    pub sign_in_limits: crate::domain::sign_in::SignInLimits,
     /// 全宗号: the fonds code in archive numbers.
     pub fonds: String,
     pub archive_pattern: crate::domain::archive::ArchivePattern,
@@ -118,6 +122,7 @@ impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
             session_ttl: chrono::Duration::hours(12),
+            sign_in_limits: Default::default(),
             fonds: "X001".into(),
             archive_pattern: crate::domain::archive::ArchivePattern::parse(crate::domain::archive::DEFAULT_PATTERN).unwrap_or_else(|e| unreachable!("the default pattern parses: {e}")),
             organization: "henji".into(),
@@ -170,6 +175,7 @@ pub struct Shared {
     notifier: Arc<events::Notifier>,
     extraction: Arc<extraction::Extraction>,
     background: Arc<Background>,
+    sign_ins: Arc<people::SignInThrottle>,
 }
 
 /// The service's own tasks (the index follower, extraction workers, scheduled fixity checks):

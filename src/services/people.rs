@@ -1,6 +1,9 @@
 //! Signing in and out, the current user, and the administration of users and departments.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -15,6 +18,7 @@ use crate::domain::access;
 use crate::domain::ids::Sha256Digest;
 use crate::domain::palette;
 use crate::domain::people::{Classification, Principal, Role, check_department_code, check_username};
+use crate::domain::sign_in::{Failures, SignInLimits};
 use crate::resources::catalog::audit::{self as audit_log, NewEvent};
 use crate::resources::catalog::people::{self as rows, DepartmentRow, UserRow};
 use crate::resources::catalog::is_unique_violation;
@@ -140,9 +144,72 @@ fn token_digest(token: &str) -> String {
     Sha256Digest::of(token.as_bytes()).to_hex()
 }
 
+/// Recent failed sign-ins per user name and per address (see `domain::sign_in`), in memory:
+/// a restart forgets them, which costs a guesser nothing a window would not.
+#[derive(Debug, Default)]
+pub struct SignInThrottle {
+    failures: std::sync::Mutex<HashMap<Attempter, Failures>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Attempter {
+    User(String),
+    Address(IpAddr),
+}
+
+/// Names and addresses remembered at most; past it, records with nothing left in their window
+/// are dropped, so a flood of made-up names costs bounded memory.
+const MAX_ATTEMPTERS: usize = 100_000;
+
+impl SignInThrottle {
+    fn attempters(username: &str, from: Option<IpAddr>, limits: &SignInLimits) -> impl Iterator<Item = (Attempter, usize)> {
+        // A name longer than any valid one is still one attempter, but a bounded key.
+        let name: String = username.chars().take(64).collect();
+        std::iter::once((Attempter::User(name), limits.per_user)).chain(from.map(|a| (Attempter::Address(a), limits.per_address)))
+    }
+
+    fn wait(&self, username: &str, from: Option<IpAddr>, limits: &SignInLimits, now: Instant) -> Option<Duration> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        Self::attempters(username, from, limits).filter_map(|(who, limit)| failures.get_mut(&who)?.wait(now, limit, limits.window)).max()
+    }
+
+    fn failed(&self, username: &str, from: Option<IpAddr>, limits: &SignInLimits, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= MAX_ATTEMPTERS {
+            failures.retain(|_, f| !f.is_spent(now, limits.window));
+        }
+        for (who, limit) in Self::attempters(username, from, limits) {
+            failures.entry(who).or_default().record(now, limit, limits.window);
+        }
+    }
+
+    /// A user who signs in starts afresh; the address keeps its count.
+    fn succeeded(&self, username: &str) {
+        let name: String = username.chars().take(64).collect();
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&Attempter::User(name));
+    }
+}
+
 impl Henji {
-    /// Signs in; returns the bearer token (shown once; only its digest is stored) and the user.
-    pub async fn login(&self, username: &str, password: &str) -> ServiceResult<(String, UserView)> {
+    /// Signs in from `from` (the client's address, when known); returns the bearer token
+    /// (shown once; only its digest is stored) and the user. After too many failures for the
+    /// name or the address, attempts are refused unheard until the window lets them in.
+    pub async fn login(&self, username: &str, password: &str, from: Option<IpAddr>) -> ServiceResult<(String, UserView)> {
+        let limits = self.settings.sign_in_limits;
+        if let Some(wait) = self.sign_ins.wait(username, from, &limits, Instant::now()) {
+            tracing::warn!(address = ?from, "sign-in refused: too many failures");
+            return Err(ServiceError::TooManyAttempts(wait.as_secs_f64().ceil() as u64));
+        }
+        let outcome = self.check_password_and_open_session(username, password).await;
+        match &outcome {
+            Err(ServiceError::Unauthenticated(_)) => self.sign_ins.failed(username, from, &limits, Instant::now()),
+            Ok(_) => self.sign_ins.succeeded(username),
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn check_password_and_open_session(&self, username: &str, password: &str) -> ServiceResult<(String, UserView)> {
         let row = rows::user_by_username(&mut *self.catalog.read().await?, username).await?;
         let stored = match &row {
             Some(r) => r.password_hash.clone(),

@@ -180,6 +180,7 @@ pub async fn open(config: &StorageConfig, mode: OpenMode) -> Result<(Henji, Firs
         notifier: Default::default(),
         extraction: Arc::new(crate::services::extraction::Extraction::new(Default::default())),
         background: Default::default(),
+        sign_ins: Default::default(),
     });
 
     if let OpenMode::Create { admin_password } = mode {

@@ -6,9 +6,10 @@
 //! who cannot read the cookie or the page, cannot make it. Before sign-in a random
 //! `henji_signin` cookie plays that part for the sign-in form.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Form, FromRequestParts, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -128,12 +129,12 @@ pub struct SignInForm {
     csrf: String,
 }
 
-pub async fn login(State(henji): State<Henji>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Result<Response, PageError> {
+pub async fn login(State(henji): State<Henji>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Result<Response, PageError> {
     let expected = cookie(&headers, SIGNIN_COOKIE).unwrap_or("");
     if expected.is_empty() || !same(expected.as_bytes(), form.csrf.as_bytes()) {
         return Err(PageError::Csrf);
     }
-    match henji.login(&form.username, &form.password).await {
+    match henji.login(&form.username, &form.password, Some(peer.ip())).await {
         Ok((token, _)) => {
             let mut response = Redirect::to(safe_next(&form.next)).into_response();
             let ttl = henji.settings().session_ttl.num_seconds();
@@ -145,6 +146,12 @@ pub async fn login(State(henji): State<Henji>, headers: HeaderMap, Form(form): F
         Err(crate::services::ServiceError::Unauthenticated(_)) => {
             let mut page = sign_in_page(&headers, &form.next, Some("用户名或密码不正确".into()), form.username);
             *page.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            Ok(page)
+        }
+        Err(crate::services::ServiceError::TooManyAttempts(seconds)) => {
+            let mut page = sign_in_page(&headers, &form.next, Some(format!("登录失败次数过多，请 {seconds} 秒后再试")), form.username);
+            *page.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+            page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
             Ok(page)
         }
         Err(e) => Err(e.into()),

@@ -130,3 +130,49 @@ async fn command_line_adds_departments_and_users() {
     // SIGTERM finishes cleanly.
     assert!(s.terminate().success());
 }
+
+async fn sign_in(s: &Server, username: &str, password: &str) -> reqwest::Response {
+    s.client.post(s.url("/api/v1/sessions")).json(&json!({"username": username, "password": password})).send().await.unwrap()
+}
+
+/// Five wrong passwords for one name, and that name waits (even with the right password) with
+/// a 429 and `Retry-After`, while others sign in; thirty failures from one address, and the
+/// address waits, whoever signs in from it.
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_user_and_per_address() {
+    let s = Server::start().await;
+    let (_admin, _clerk) = s.office_clerk("internal").await;
+    for _ in 0..5 {
+        expect_problem(sign_in(&s, "clerk", "guess-guess").await, StatusCode::UNAUTHORIZED).await;
+    }
+    let r = sign_in(&s, "clerk", PASSWORD).await;
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((250..=300).contains(&wait), "Retry-After {wait}");
+    let problem = expect_problem(r, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(problem["type"], "/problems/too-many-attempts");
+    assert!(problem["detail"].as_str().unwrap().contains("try again in"), "{problem}");
+    // Another user from the same address is not held up by the clerk's failures.
+    assert_eq!(sign_in(&s, "admin", ADMIN_PASSWORD).await.status(), StatusCode::CREATED);
+
+    // The address: 30 failures in all (names made up, so no name reaches its own limit).
+    for i in 0..25 {
+        expect_problem(sign_in(&s, &format!("nobody{i}"), "guess-guess").await, StatusCode::UNAUTHORIZED).await;
+    }
+    let r = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    assert!(r.headers().contains_key("retry-after"));
+    expect_problem(r, StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+/// A token stops working when the session's time is up (`--session-ttl`).
+#[tokio::test]
+async fn a_session_ends_when_its_time_is_up() {
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(temp.path(), &["--session-ttl", "2s"], &[]).await;
+    let admin = s.admin().await;
+    assert_eq!(s.req(Method::GET, "/api/v1/me", &admin).send().await.unwrap().status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    expect_problem(s.req(Method::GET, "/api/v1/me", &admin).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    // A fresh sign-in works again, for its own two seconds.
+    let again = s.admin().await;
+    assert_eq!(s.req(Method::GET, "/api/v1/me", &again).send().await.unwrap().status(), StatusCode::OK);
+}
