@@ -367,6 +367,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     if let Some(interval) = fixity_interval {
         henji.schedule_fixity(interval);
     }
+    henji.schedule_anchoring(crate::services::ANCHOR_INTERVAL);
     crate::serve_on(listener, henji, args.max_body, shutdown_signal()).await.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

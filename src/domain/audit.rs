@@ -1,7 +1,7 @@
 //! The audit chain: every event carries the hash of the one before it, so editing, removing or
 //! reordering any stored event breaks verification at that event.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -152,8 +152,44 @@ impl ChainVerifier {
     }
 }
 
+/// 锚点: the head of the chain written outside the catalog (into the object store and every
+/// backup). Removing the newest events leaves a chain that checks; the anchor does not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainAnchor {
+    pub format: String,
+    pub seq: i64,
+    pub hash: String,
+    pub at: String,
+}
+
+pub const ANCHOR_FORMAT: &str = "henji/audit-anchor/1";
+
+impl ChainAnchor {
+    pub fn new(seq: i64, hash: String, at: String) -> Self {
+        Self { format: ANCHOR_FORMAT.into(), seq, hash, at }
+    }
+
+    /// Checks the anchor against the catalog's chain: `stored` is the hash the catalog holds
+    /// for the anchored event (`None`: no such event), `last_seq` its newest event.
+    pub fn check(&self, stored: Option<&str>, last_seq: i64) -> Result<(), String> {
+        match stored {
+            Some(hash) if hash == self.hash => Ok(()),
+            Some(_) => Err(format!("audit event {} differs from the one anchored at {}: events were removed and others written in their place", self.seq, self.at)),
+            None => Err(format!("the audit chain ends at event {last_seq}, but event {} was anchored at {}: the newest events were removed", self.seq, self.at)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_anchor_finds_removed_and_replaced_events() {
+        let anchor = super::ChainAnchor::new(7, "ab".repeat(32), "2026-12-07T00:00:00.000Z".into());
+        assert_eq!(anchor.check(Some(&"ab".repeat(32)), 9), Ok(()));
+        assert!(anchor.check(None, 5).unwrap_err().contains("ends at event 5, but event 7"));
+        assert!(anchor.check(Some(&"cd".repeat(32)), 7).unwrap_err().contains("differs"));
+    }
+
     use serde_json::json;
 
     use super::*;

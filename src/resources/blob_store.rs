@@ -86,6 +86,14 @@ pub fn text_path(source_hex: &str, engine: &str, page: Option<u32>) -> Path {
     }
 }
 
+/// Where the audit chain's head is anchored when it stands at event `seq`.
+pub fn anchor_path(seq: i64) -> Path {
+    Path::from(format!("{ANCHORS}/{seq:020}.json"))
+}
+
+/// The folder of audit anchors.
+pub const ANCHORS: &str = "audit/anchors";
+
 /// Where every text extracted from a blob lives (to delete them with it).
 pub fn texts_folder(source_hex: &str) -> String {
     match source_hex.get(..4) {
@@ -227,6 +235,16 @@ impl BlobStore {
     pub async fn put_manifest(&self, document: &DocumentId, revision: &RevisionId, bytes: Vec<u8>) -> StoreResult<()> {
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.store.put_opts(&manifest_path(document, revision), PutPayload::from(bytes), opts).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes an audit anchor (once: anchors never change, so a store that forbids
+    /// overwriting keeps them safe).
+    pub async fn put_anchor(&self, seq: i64, bytes: Vec<u8>) -> StoreResult<()> {
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.put_opts(&anchor_path(seq), PutPayload::from(bytes), opts).await {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }

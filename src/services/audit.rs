@@ -4,11 +4,13 @@ use serde_json::Value;
 
 use super::{Henji, ServiceError, ServiceResult};
 use crate::domain::access;
-use crate::domain::audit::{AuditEvent, ChainVerifier};
+use crate::domain::audit::{AuditEvent, ChainAnchor, ChainVerifier};
 use crate::domain::ids::DocumentId;
 use crate::domain::people::Principal;
 use crate::resources::catalog::Conn;
+use crate::resources::blob_store::{ANCHORS, BlobStore};
 use crate::resources::catalog::audit::{self as audit_log, EventFilter, NewEvent};
+use futures::TryStreamExt;
 
 /// `GET /api/v1/audit`: which events, from where.
 #[derive(Clone, Debug, Default)]
@@ -102,4 +104,73 @@ impl Henji {
         }
         Ok(ChainReport::Intact { events: verifier.checked })
     }
+
+    /// Writes the chain's head into the object store (and flushes it), unless it is there
+    /// already; returns it (`None` while the chain is empty).
+    pub(super) async fn anchor_chain(&self) -> ServiceResult<Option<ChainAnchor>> {
+        let Some((seq, hash)) = audit_log::head(&mut *self.catalog.read().await?).await? else { return Ok(None) };
+        let anchor = ChainAnchor::new(seq, hash, super::now());
+        write_anchor(&self.blobs, &anchor).await?;
+        Ok(Some(anchor))
+    }
+
+    /// Anchors the chain every `interval` while it grows, and once more when the service stops
+    /// (before the catalog closes: the task ends by itself).
+    pub fn schedule_anchoring(&self, interval: std::time::Duration) {
+        let henji = self.clone();
+        self.background_tasks().spawn(async move {
+            let mut anchored = 0;
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let stopping = tokio::select! {
+                    _ = henji.stopping().cancelled() => true,
+                    _ = ticker.tick() => false,
+                };
+                let head = match henji.catalog.read().await {
+                    Ok(mut conn) => audit_log::last_seq(&mut conn).await.unwrap_or(0),
+                    Err(_) => 0,
+                };
+                if head > anchored {
+                    match henji.anchor_chain().await {
+                        Ok(a) => anchored = a.map_or(0, |a| a.seq),
+                        Err(e) => tracing::warn!(error = %e, "could not anchor the audit chain"),
+                    }
+                }
+                if stopping {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Every anchor in the object store against the catalog's chain: one problem per anchor
+    /// the chain no longer holds, as (anchor, problem).
+    pub(super) async fn verify_anchors(&self) -> ServiceResult<Vec<(String, String)>> {
+        let mut conn = self.catalog.read().await?;
+        let last_seq = audit_log::last_seq(&mut conn).await?;
+        let mut bad = vec![];
+        let mut listed = self.blobs.list(ANCHORS);
+        while let Some((path, _)) = listed.try_next().await? {
+            let bytes = self.blobs.get_path_bytes(&path).await?;
+            match serde_json::from_slice::<ChainAnchor>(&bytes) {
+                Ok(anchor) => {
+                    let stored = audit_log::hash_at(&mut conn, anchor.seq).await?;
+                    if let Err(problem) = anchor.check(stored.as_deref(), last_seq) {
+                        bad.push((path.to_string(), problem));
+                    }
+                }
+                Err(e) => bad.push((path.to_string(), format!("not an audit anchor: {e}"))),
+            }
+        }
+        Ok(bad)
+    }
+}
+
+/// Writes `anchor` into `store` and flushes it.
+pub(super) async fn write_anchor(store: &BlobStore, anchor: &ChainAnchor) -> ServiceResult<()> {
+    let bytes = serde_json::to_vec(anchor).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    store.put_anchor(anchor.seq, bytes).await?;
+    store.flush().await?;
+    Ok(())
 }

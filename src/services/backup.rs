@@ -7,7 +7,10 @@
 //! after the first copies nothing but the snapshot. Blobs a disposal deleted are deleted from
 //! the backup too, and only the newest snapshot is kept, so a restore never brings back
 //! disposed content (nor a destroyed data key). Key-encryption keys are never in a backup:
-//! they are kept apart, and a restore of sealed data needs them.
+//! they are kept apart, and a restore of sealed data needs them. Each backup anchors the audit
+//! chain's head as its snapshot holds it (`audit/anchors/`, and `audit_head` in
+//! `catalog/backup.json`); a restore brings the anchors along, so `verify` tells a restored
+//! chain that was cut short.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,7 +26,7 @@ use super::{Henji, ServiceError, ServiceResult, now};
 use crate::domain::access;
 use crate::domain::ids::Sha256Digest;
 use crate::domain::people::Principal;
-use crate::resources::blob_store::BlobStore;
+use crate::resources::blob_store::{ANCHORS, BlobStore};
 use crate::resources::catalog::documents::disposed_blobs;
 
 const SNAPSHOT: &str = "catalog/catalog.db";
@@ -127,6 +130,11 @@ pub async fn restore(config: &StorageConfig, from_url: &str) -> ServiceResult<Re
     let catalog_bytes = restore_catalog(&source, &catalog_file).await?;
     let (henji, _) = setup::open(config, OpenMode::Existing).await.map_err(|e| ServiceError::Internal(e.to_string()))?;
     let copy = copy_objects(&source, &henji.blobs).await?;
+    // The backups' anchors, all at or before the snapshot's head, come along to be checked.
+    let mut anchors = source.list(ANCHORS);
+    while let Some((path, _)) = anchors.try_next().await? {
+        henji.blobs.put_path(&path, source.get_path_bytes(&path).await?).await?;
+    }
     henji.blobs.flush().await?;
     let documents_indexed = henji.rebuild_search(true).await?;
     let report = henji.verify().await?;
@@ -155,6 +163,9 @@ impl Henji {
         // The snapshot first: every object a catalog row refers to was written before the row,
         // so the objects copied after it include everything the snapshot needs.
         let snapshot = scratch.join(format!("henji-snapshot-{}.db", ulid::Ulid::new()));
+        // The chain's head as it stands before the snapshot, which therefore holds it: anchored
+        // here and in the backup, so a restore can tell a chain cut short.
+        let anchor = self.anchor_chain().await?;
         self.catalog.snapshot_into(&snapshot).await?;
         let result = async {
             let copy = copy_objects(&self.blobs, target).await?;
@@ -169,9 +180,12 @@ impl Henji {
                 }
             }
             let catalog_bytes = target.put_file(&StorePath::from(SNAPSHOT), &snapshot).await?;
+            if let Some(anchor) = &anchor {
+                super::audit::write_anchor(target, anchor).await?;
+            }
             // The description says the backup is whole, so it lands after everything it describes.
             target.flush().await?;
-            let description = serde_json::json!({"format": "henji-backup/1", "created_at": now(), "objects_copied": copy.objects_copied, "catalog_bytes": catalog_bytes});
+            let description = serde_json::json!({"format": "henji-backup/1", "created_at": now(), "objects_copied": copy.objects_copied, "catalog_bytes": catalog_bytes, "audit_head": anchor});
             target.put_path(&StorePath::from(DESCRIPTION), Bytes::from(description.to_string())).await?;
             target.flush().await?;
             Ok::<_, ServiceError>(BackupReport { target: target.describe().to_owned(), copy, disposed_removed, catalog_bytes, seconds: 0.0 })

@@ -106,6 +106,9 @@ impl ServiceError {
     }
 }
 
+/// How often the audit chain's head is anchored in the object store while it grows.
+pub const ANCHOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Settings the services need beyond their resources.
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {

@@ -168,6 +168,9 @@ impl Henji {
         let (texts, mut texts_bad) = self.verify_texts().await?;
         report.texts_checked = texts;
         report.bad.append(&mut texts_bad);
+        for (object, problem) in self.verify_anchors().await? {
+            report.bad.push(BadObject { object, problem });
+        }
         match chain {
             ChainReport::Intact { events } => report.audit_events = events,
             ChainReport::Broken { first_bad_seq } => report.bad.push(BadObject { object: format!("audit event {first_bad_seq}"), problem: "audit chain is broken at this event".into() }),

@@ -139,3 +139,32 @@ async fn scheduled_fixity_records_runs_and_raises_a_metric() {
     }
     assert_eq!(seen, Some(0), "the metric did not fall after the repair");
 }
+
+/// Removing the newest audit events leaves a chain that checks by itself; the head anchored in
+/// the object store (when the server stops, and every minute) does not match it, and `henji
+/// verify` says so. A backup anchors its own snapshot's head, so its restore verifies clean.
+#[tokio::test]
+async fn removing_the_newest_audit_events_is_found_by_the_anchor() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(temp.path(), &[], &[]).await;
+    let admin = s.admin().await;
+    for i in 0..3 {
+        s.create_incoming(&admin, &format!("锚点{i}"), "public", "x").await;
+    }
+    assert!(s.terminate().success());
+    // One anchor at the start, one as it stopped, named by the event each anchors.
+    let anchors = files_under(&temp.path().join("objects/audit/anchors"));
+    let newest = anchors.iter().max().expect("an anchor");
+    let anchor: Value = serde_json::from_slice(&std::fs::read(newest).unwrap()).unwrap();
+    let (ok, out) = run_verify(temp.path(), &[]);
+    assert!(ok, "{out}");
+
+    let url = format!("sqlite://{}", temp.path().join("catalog.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) - 2 FROM audit_events)").execute(&pool).await.unwrap();
+    pool.close().await;
+    let (ok, out) = run_verify(temp.path(), &[]);
+    assert!(!ok, "{out}");
+    let seq = anchor["seq"].as_i64().unwrap();
+    assert!(out.contains(&format!("the audit chain ends at event {}, but event {seq} was anchored", seq - 2)), "{out}");
+}

@@ -116,3 +116,13 @@ pub async fn document_events_after(conn: &mut Conn, seq: i64, limit: i64) -> Cat
 pub async fn last_seq(conn: &mut Conn) -> CatalogResult<i64> {
     sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&mut conn.0).await
 }
+
+/// The newest event's sequence number and hash.
+pub async fn head(conn: &mut Conn) -> CatalogResult<Option<(i64, String)>> {
+    sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut conn.0).await
+}
+
+/// The hash the catalog holds for event `seq`.
+pub async fn hash_at(conn: &mut Conn, seq: i64) -> CatalogResult<Option<String>> {
+    sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1").bind(seq).fetch_optional(&mut conn.0).await
+}
