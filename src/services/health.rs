@@ -13,8 +13,9 @@ pub struct Health {
     pub catalog: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<&'static str>,
-    /// `rebuilding` or `failed` when search is not available; the rest works.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The search index: `rebuilding` (a new one is being built; search answers from the old
+    /// one, or with 503 when there is none) or `failed`; absent when it is fine.
+    #[serde(rename = "index", skip_serializing_if = "Option::is_none")]
     pub search: Option<&'static str>,
 }
 

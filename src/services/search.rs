@@ -65,6 +65,8 @@ pub struct SearchEngine {
     watermark: AtomicI64,
     /// One indexing job at a time: the follower's step or a rebuild.
     work: tokio::sync::Mutex<()>,
+    /// A new index is being built beside the one that answers (`/healthz` says rebuilding).
+    replacing: std::sync::atomic::AtomicBool,
 }
 
 /// The plain index and the sealed one, opened and replaced together.
@@ -133,9 +135,31 @@ fn sealed_dir(dir: &Path) -> PathBuf {
     dir.join("sealed")
 }
 
+/// A folder next to the index's (`index.next`, `index.old`).
+fn beside(dir: &Path, what: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{what}"));
+    dir.with_file_name(name)
+}
+
+/// Puts the index built in `next` where `dir` is, the old one aside in `dir.old`. A crash
+/// between the two renames leaves no index at `dir`, which the next start rebuilds.
+fn swap_folders(dir: &Path, next: &Path) -> std::io::Result<()> {
+    let old = beside(dir, "old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    std::fs::rename(dir, &old)?;
+    std::fs::rename(next, dir)?;
+    match dir.parent() {
+        Some(parent) => std::fs::File::open(parent)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 impl SearchEngine {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir, index: RwLock::new(None), status: AtomicU8::new(SearchStatus::Closed as u8), watermark: AtomicI64::new(0), work: tokio::sync::Mutex::new(()) }
+        Self { dir, index: RwLock::new(None), status: AtomicU8::new(SearchStatus::Closed as u8), watermark: AtomicI64::new(0), work: tokio::sync::Mutex::new(()), replacing: Default::default() }
     }
 
     pub fn status(&self) -> SearchStatus {
@@ -338,8 +362,11 @@ impl Henji {
     /// away first (it was missing or unreadable). Returns the number of documents indexed.
     pub(super) async fn rebuild_search(&self, fresh: bool) -> ServiceResult<u64> {
         let _work = self.search.work.lock().await;
-        self.search.set_status(SearchStatus::Rebuilding);
         let key = self.ensure_data_key(INDEX_KEY_OWNER).await?;
+        if !fresh && self.search.status() == SearchStatus::Ready && self.search.index().is_some() {
+            return self.rebuild_beside(key).await;
+        }
+        self.search.set_status(SearchStatus::Rebuilding);
         let index = match (fresh, self.search.index()) {
             (false, Some(index)) => index,
             (false, None) => {
@@ -360,6 +387,48 @@ impl Henji {
             }
         };
         self.search.set_index(index.clone());
+        let count = self.fill_index(&index).await?;
+        self.search.set_status(SearchStatus::Ready);
+        tracing::info!(documents = count, "search index rebuilt");
+        Ok(count)
+    }
+
+    /// Builds a new index in a folder beside the one that answers, which goes on answering
+    /// (as it stood when the rebuild began) until the new one takes its place in one step.
+    async fn rebuild_beside(&self, key: Arc<SecretKey>) -> ServiceResult<u64> {
+        self.search.replacing.store(true, Ordering::Release);
+        let next = beside(&self.search.dir, "next");
+        let result = async {
+            let (folder, k) = (next.clone(), key.clone());
+            let built = Arc::new(tokio::task::spawn_blocking(move || Indexes::create(&folder, k)).await.map_err(|e| ServiceError::Internal(e.to_string()))??);
+            let count = self.fill_index(&built).await?;
+            // Its writer lets go of the folder before the folder moves.
+            drop(built);
+            let dir = self.search.dir.clone();
+            let (folder, k) = (next.clone(), key.clone());
+            let switched = tokio::task::spawn_blocking(move || -> Result<Indexes, SearchError> {
+                swap_folders(&dir, &folder)?;
+                Indexes::open(&dir, k)
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))??;
+            self.search.set_index(Arc::new(switched));
+            Ok(count)
+        }
+        .await;
+        self.search.replacing.store(false, Ordering::Release);
+        // The old index's files go once no search holds them open (Linux keeps them till then).
+        let _ = std::fs::remove_dir_all(beside(&self.search.dir, "old"));
+        let _ = std::fs::remove_dir_all(&next);
+        if let Ok(count) = &result {
+            tracing::info!(documents = count, "search index rebuilt beside the old one and switched");
+        }
+        result
+    }
+
+    /// Indexes every live document into `index`, from empty, and commits; the follower takes
+    /// the changes after. Returns the number of documents.
+    async fn fill_index(&self, index: &Arc<Indexes>) -> ServiceResult<u64> {
         // Changes after this point are in the audit log past `upto`; the follower takes them.
         let upto = audit_rows::last_seq(&mut *self.catalog.read().await?).await?;
         index.clear()?;
@@ -377,8 +446,6 @@ impl Henji {
         let committed = index.clone();
         tokio::task::spawn_blocking(move || committed.commit(upto)).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
         self.search.watermark.store(upto, Ordering::Release);
-        self.search.set_status(SearchStatus::Ready);
-        tracing::info!(documents = count, "search index rebuilt");
         Ok(count)
     }
 
@@ -400,7 +467,12 @@ impl Henji {
         self.audit(&mut tx, &at, who, "search.reindex", "search".into(), None, serde_json::json!({})).await?;
         tx.commit().await?;
         let henji = self.clone();
-        self.search.set_status(SearchStatus::Rebuilding);
+        // Searches go on against the index there is; only a missing one leaves search dark.
+        if self.search.index().is_none() {
+            self.search.set_status(SearchStatus::Rebuilding);
+        } else {
+            self.search.replacing.store(true, Ordering::Release);
+        }
         tokio::spawn(async move {
             if let Err(e) = henji.rebuild_search(false).await {
                 tracing::error!(error = %e, "search index rebuild failed");
@@ -637,6 +709,7 @@ impl Henji {
     /// For `/healthz`: `None` when search is fine or not running here.
     pub fn search_health(&self) -> Option<&'static str> {
         match self.search.status() {
+            SearchStatus::Ready if self.search.replacing.load(Ordering::Acquire) => Some("rebuilding"),
             SearchStatus::Ready | SearchStatus::Closed => None,
             SearchStatus::Rebuilding => Some("rebuilding"),
             SearchStatus::Failed => Some("failed"),

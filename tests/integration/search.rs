@@ -394,3 +394,84 @@ pub fn index_content(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// A rebuild never leaves search dark while there is an index: after `POST /admin/reindex`
+/// searches go on answering from the old index while `/healthz` says `"index":"rebuilding"`,
+/// and the new one takes over whole. Only with no index at all (lost) does search answer 503
+/// until the rebuild is done, the rest of the service working meanwhile.
+#[tokio::test]
+async fn search_answers_from_the_old_index_while_a_new_one_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[], &[]).await;
+    let (admin, clerk) = s.office_clerk("internal").await;
+    const DOCS: u64 = 1200;
+    let pool: Vec<char> = POOL.chars().collect();
+    let bodies: Vec<String> = {
+        let mut rng = Rng(5);
+        (0..DOCS).map(|_| chinese(&mut rng, &pool, 400)).collect()
+    };
+    let tasks: Vec<_> = bodies
+        .chunks((DOCS / 8) as usize)
+        .enumerate()
+        .map(|(t, chunk)| {
+            let (client, url, clerk, chunk) = (s.client.clone(), s.url("/api/v1/documents"), clerk.clone(), chunk.to_vec());
+            tokio::spawn(async move {
+                for (i, body) in chunk.iter().enumerate() {
+                    let r = client.post(&url).bearer_auth(&clerk).json(&incoming(&format!("巡查记录 {t}-{i}"), "internal", body)).send().await.unwrap();
+                    assert_eq!(r.status(), StatusCode::CREATED);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    await_total(&s, &clerk, "巡查记录", DOCS, Duration::from_secs(60)).await;
+
+    let health = |s: &Server| {
+        let url = s.url("/healthz");
+        let client = s.client.clone();
+        async move { client.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let r = s.req(Method::POST, "/api/v1/admin/reindex", &admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (mut answered_while_rebuilding, started) = (0, Instant::now());
+    loop {
+        let h = health(&s).await;
+        if h["index"] != "rebuilding" {
+            assert_eq!(h["status"], "ok", "{h}");
+            break;
+        }
+        assert_eq!(h["status"], "degraded", "{h}");
+        let v = search_ok(&s, &clerk, &[("q", "巡查记录"), ("limit", "1")]).await;
+        assert_eq!(v["total"], DOCS, "the old index answers whole while the new one is built");
+        answered_while_rebuilding += 1;
+        assert!(started.elapsed() < Duration::from_secs(120), "the rebuild did not end");
+    }
+    assert!(answered_while_rebuilding > 0, "the rebuild ended before it could be seen; more documents are needed");
+    assert_eq!(search_ok(&s, &clerk, &[("q", "巡查记录"), ("limit", "1")]).await["total"], DOCS);
+    assert!(!dir.path().join("index.next").exists() && !dir.path().join("index.old").exists());
+    eprintln!("{answered_while_rebuilding} searches answered during the rebuild beside");
+    assert!(s.terminate().success());
+
+    // No index at all: search alone answers 503 until it is rebuilt.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let s = Server::start_in(dir.path(), &[], &[]).await;
+    let mut dark = 0;
+    loop {
+        let h = health(&s).await;
+        if h["index"] != "rebuilding" {
+            break;
+        }
+        let r = search(&s, &clerk, &[("q", "巡查记录")]).await;
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let problem = expect_problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
+            assert!(problem["detail"].as_str().unwrap().contains("rebuilt"), "{problem}");
+            // Everything else works meanwhile.
+            assert_eq!(s.req(Method::GET, "/api/v1/documents?limit=1", &clerk).send().await.unwrap().status(), StatusCode::OK);
+            dark += 1;
+        }
+    }
+    assert!(dark > 0, "the rebuild from nothing ended before it could be seen");
+    await_total(&s, &clerk, "巡查记录", DOCS, Duration::from_secs(60)).await;
+}
