@@ -205,8 +205,8 @@ async fn main() {
     let target_dir = temp.path().join("backup");
     std::fs::create_dir_all(&target_dir).expect("backup dir");
     let target = url::Url::from_directory_path(&target_dir).expect("url").to_string();
-    let full = henji.backup(&who, &target, temp.path()).await.expect("backup");
-    let again = henji.backup(&who, &target, temp.path()).await.expect("backup");
+    let full = henji.backup(&who, &target, temp.path(), 7).await.expect("backup");
+    let again = henji.backup(&who, &target, temp.path(), 7).await.expect("backup");
     println!(
         "backup: full {} objects ({:.1} MB) in {:.2} s; incremental of the unchanged store: {} copied, {} present, catalog {:.1} MB, in {:.2} s (target < 10 s)",
         full.copy.objects_copied,

@@ -73,6 +73,9 @@ pub struct BackupArgs {
     /// Where the backup goes: file:///path or s3://bucket/prefix (AWS_* variables as for --store).
     #[arg(long)]
     pub to: String,
+    /// Catalog snapshots (generations) kept in the backup, newest first; older ones are removed.
+    #[arg(long, default_value_t = crate::services::backup::DEFAULT_KEEP)]
+    pub keep: usize,
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +85,10 @@ pub struct RestoreArgs {
     /// The backup: file:///path or s3://bucket/prefix.
     #[arg(long)]
     pub from: String,
+    /// Restore the newest generation taken at or before this time (RFC 3339, e.g.
+    /// 2026-12-07T18:00:00Z); default: the newest.
+    #[arg(long)]
+    pub at: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -471,15 +478,17 @@ async fn import(args: ImportArgs) -> Result<ExitCode, String> {
 
 async fn backup(args: BackupArgs) -> Result<ExitCode, String> {
     let henji = open_existing(&args.storage).await?;
-    let r = henji.backup(&Principal::console(), &args.to, &args.storage.data_dir).await.map_err(|e| format!("--to: {e}"))?;
+    let r = henji.backup(&Principal::console(), &args.to, &args.storage.data_dir, args.keep).await.map_err(|e| format!("--to: {e}"))?;
     println!(
-        "backup to {}: copied {} objects ({:.1} MB), {} already there, removed {} disposed, catalog snapshot {:.1} MB, in {:.2} s",
+        "backup {} to {}: copied {} objects ({:.1} MB), {} already there, removed {} disposed, catalog snapshot {:.1} MB, {} older generations removed, in {:.2} s",
+        r.generation,
         r.target,
         r.copy.objects_copied,
         r.copy.bytes_copied as f64 / 1e6,
         r.copy.objects_present,
         r.disposed_removed,
         r.catalog_bytes as f64 / 1e6,
+        r.generations_removed,
         r.seconds
     );
     henji.close().await;
@@ -487,9 +496,14 @@ async fn backup(args: BackupArgs) -> Result<ExitCode, String> {
 }
 
 async fn restore(args: RestoreArgs) -> Result<ExitCode, String> {
-    let r = crate::services::backup::restore(&args.storage.config(), &args.from).await.map_err(|e| e.to_string())?;
+    let at = match &args.at {
+        Some(t) => Some(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| format!("--at: {t:?} is not an RFC 3339 time such as 2026-12-07T18:00:00Z"))?.with_timezone(&chrono::Utc)),
+        None => None,
+    };
+    let r = crate::services::backup::restore(&args.storage.config(), &args.from, at).await.map_err(|e| e.to_string())?;
     println!(
-        "restored from {}: catalog {:.1} MB, {} objects ({:.1} MB), {} documents indexed, in {:.1} s",
+        "restored {} from {}: catalog {:.1} MB, {} objects ({:.1} MB), {} documents indexed, in {:.1} s",
+        r.generation,
         r.source,
         r.catalog_bytes as f64 / 1e6,
         r.copy.objects_copied,
