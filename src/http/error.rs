@@ -106,6 +106,10 @@ impl From<ServiceError> for Problem {
                 tracing::error!(%path, "catalog refers to a missing object");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", "Stored data failed an integrity check", "a stored object is missing; run `henji verify`")
             }
+            ServiceError::StorageFull(why) => {
+                tracing::error!(detail = %why, "disk full");
+                Problem::new(StatusCode::INSUFFICIENT_STORAGE, "storage-full", "Storage full", why)
+            }
             ServiceError::Storage(e) => {
                 tracing::error!(error = %e, "object store failed");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable", "the object store did not answer; try again")

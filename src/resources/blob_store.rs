@@ -139,6 +139,9 @@ impl BlobStore {
                     .with_bucket_name(bucket)
                     // Native S3 (and moto) complete a multipart copy only if the target is absent.
                     .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)
+                    // A store that is down is said within seconds (503), not after the default
+                    // three minutes of retries with a clerk waiting.
+                    .with_retry(object_store::RetryConfig { max_retries: 3, retry_timeout: std::time::Duration::from_secs(10), ..Default::default() })
                     .build()?;
                 let prefix = parsed.path().trim_matches('/');
                 let store: Arc<dyn ObjectStore> = if prefix.is_empty() {

@@ -64,7 +64,7 @@ async fn run(catalog: Catalog, mut jobs: mpsc::Receiver<Job>) {
 async fn commit_batch(catalog: &Catalog, batch: Vec<Job>) -> Vec<(oneshot::Sender<ServiceResult<()>>, ServiceResult<()>)> {
     let mut tx = match catalog.begin_write_flushed().await {
         Ok(tx) => tx,
-        Err(e) => return batch.into_iter().map(|(_, reply)| (reply, Err(ServiceError::Internal(format!("catalog: {e}"))))).collect(),
+        Err(e) => return batch.into_iter().map(|(_, reply)| (reply, Err(failed(&e)))).collect(),
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for (work, reply) in batch {
@@ -75,9 +75,14 @@ async fn commit_batch(catalog: &Catalog, batch: Vec<Job>) -> Vec<(oneshot::Sende
         Ok(()) => outcomes,
         Err(e) => {
             tracing::error!(error = %e, "group commit failed");
-            outcomes.into_iter().map(|(reply, _)| (reply, Err(ServiceError::Internal(format!("catalog commit: {e}"))))).collect()
+            outcomes.into_iter().map(|(reply, _)| (reply, Err(failed(&e)))).collect()
         }
     }
+}
+
+/// What each job of a batch that could not begin or commit is told.
+fn failed(e: &sqlx::Error) -> ServiceError {
+    super::catalog_fault(e).unwrap_or_else(|| ServiceError::Internal(format!("catalog: {e}")))
 }
 
 async fn run_job(conn: &mut Conn, work: Work) -> ServiceResult<()> {

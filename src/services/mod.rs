@@ -66,6 +66,9 @@ pub enum ServiceError {
     /// The object store did not answer or failed.
     #[error("{0}")]
     Storage(String),
+    /// The disk under the object store or the catalog is full: nothing of the request is kept.
+    #[error("{0}")]
+    StorageFull(String),
     #[error("catalog: {0}")]
     Catalog(sqlx::Error),
     /// A body larger than the configured limit.
@@ -249,16 +252,47 @@ impl Henji {
 }
 
 impl From<sqlx::Error> for ServiceError {
-    /// A stored word outside its vocabulary is damaged data, never a value to go on with.
+    /// A stored word outside its vocabulary is damaged data, never a value to go on with; a
+    /// full disk and a catalog another program holds locked are faults to say, not 500s.
     fn from(e: sqlx::Error) -> Self {
-        if crate::resources::catalog::is_unknown_word(&e) { ServiceError::Integrity(e.to_string()) } else { ServiceError::Catalog(e) }
+        match catalog_fault(&e) {
+            Some(fault) => fault,
+            None if crate::resources::catalog::is_unknown_word(&e) => ServiceError::Integrity(e.to_string()),
+            None => ServiceError::Catalog(e),
+        }
     }
+}
+
+/// What a failed catalog call means for the client, when it is a fault of the machine rather
+/// than of henji: a full disk (507) or a catalog that stayed locked or unreachable (503).
+pub fn catalog_fault(e: &sqlx::Error) -> Option<ServiceError> {
+    use crate::resources::catalog::Fault;
+    match crate::resources::catalog::fault(e)? {
+        Fault::Full => Some(ServiceError::StorageFull("the disk under the catalog is full; nothing of this request was kept".into())),
+        Fault::Busy => Some(ServiceError::Unavailable("the catalog is locked by another program; try again shortly".into())),
+        Fault::Unreachable => Some(ServiceError::Unavailable("the catalog cannot be reached; try again shortly".into())),
+    }
+}
+
+/// Whether an error, or one it was caused by, is a full disk (ENOSPC, or a quota).
+pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull || io.kind() == std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(path) => ServiceError::MissingObject(path),
+            other if is_disk_full(&other) => ServiceError::StorageFull("the disk under the object store is full; nothing of this request was kept".into()),
             other => ServiceError::Storage(other.to_string()),
         }
     }

@@ -23,6 +23,7 @@ mod documents;
 mod durability;
 mod encryption;
 mod extraction;
+mod faults;
 mod hostile;
 mod memory;
 mod parity;

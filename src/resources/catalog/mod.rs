@@ -230,6 +230,30 @@ pub fn in_list(select: &str, values: &[String]) -> sqlx::QueryBuilder<sqlx::Sqli
     q
 }
 
+/// Failures of the machine under the catalog, rather than of a statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// SQLITE_FULL, or the disk refused a write.
+    Full,
+    /// SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: another program holds the lock.
+    Busy,
+    /// No connection came (the pool timed out or closed).
+    Unreachable,
+}
+
+pub fn fault(e: &sqlx::Error) -> Option<Fault> {
+    match e {
+        sqlx::Error::Database(db) => match db.code().and_then(|c| c.parse::<i64>().ok()).map(|c| c & 0xff) {
+            Some(13) => Some(Fault::Full),
+            Some(5 | 6) => Some(Fault::Busy),
+            _ => None,
+        },
+        sqlx::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) => Some(Fault::Full),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Some(Fault::Unreachable),
+        _ => None,
+    }
+}
+
 /// Unique-constraint violations become 409s; everything else stays an internal error.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
