@@ -179,6 +179,9 @@ pub struct ServeArgs {
     /// off. Results: GET /api/v1/admin/fixity and the henji_fixity_bad_objects metric.
     #[arg(long, env = "HENJI_FIXITY_INTERVAL", default_value = "24h")]
     pub fixity_interval: String,
+    /// Memory for the read caches (revision bodies, computed and rendered traces), in MiB.
+    #[arg(long, env = "HENJI_CACHE_MIB", default_value_t = crate::services::cache::DEFAULT_CACHE_BYTES / (1 << 20))]
+    pub cache_mib: usize,
     /// How long a sign-in lasts (the API's bearer token, the desk's cookie), e.g. 12h or 30m.
     #[arg(long, env = "HENJI_SESSION_TTL", default_value = "12h")]
     pub session_ttl: String,
@@ -337,6 +340,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let (mut henji, first) = setup::open(&config, OpenMode::Create { admin_password }).await.map_err(|e| e.to_string())?;
     args.archive.apply(&mut henji)?;
     henji.set_extraction(args.extraction.settings());
+    henji.set_cache_budget(args.cache_mib.saturating_mul(1 << 20));
     let fixity_interval = crate::services::fixity::parse_interval(&args.fixity_interval).map_err(|e| format!("--fixity-interval: {e}"))?;
     let session_ttl = crate::services::fixity::parse_interval(&args.session_ttl).map_err(|e| format!("--session-ttl: {e}"))?.ok_or("--session-ttl: a sign-in must last longer than 0")?;
     henji.settings_mut().session_ttl = chrono::Duration::from_std(session_ttl).map_err(|_| "--session-ttl: too long")?;

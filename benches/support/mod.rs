@@ -18,6 +18,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's resident memory now, its peak so far, and the part of it that is its own
+    /// (anonymous: heap, caches, buffers) rather than mapped files the kernel can drop (the
+    /// search index), in MiB (Linux /proc).
+    pub fn memory_mib(&self) -> Option<(f64, f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| -> Option<f64> { status.lines().find_map(|l| l.strip_prefix(name))?.trim().trim_end_matches("kB").trim().parse::<f64>().ok().map(|k| k / 1024.0) };
+        Some((field("VmRSS:")?, field("VmHWM:")?, field("RssAnon:")?))
+    }
+
     /// Waits until the server has used less than 5 % of a core for two seconds (its index
     /// merges done, say), at most `limit`; gives how long that took.
     pub fn wait_until_quiet(&self, limit: std::time::Duration) -> std::time::Duration {

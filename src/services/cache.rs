@@ -20,17 +20,15 @@ use crate::domain::ids::Sha256Digest;
 use crate::domain::people::{Classification, DocumentState, Principal};
 use crate::domain::traces::TraceSpan;
 
-/// Bodies up to this size are kept in memory, up to `BODY_BYTES` of them in all.
+/// Bodies up to this size are kept in memory, up to half the cache budget of them in all.
 pub const CACHED_BODY_MAX: u64 = 64 * 1024;
-/// By size, not count: bodies vary from bytes to the 64 KiB limit.
-const BODY_BYTES: usize = 128 * 1024 * 1024;
+/// What the byte-weighed caches may hold together unless `--cache-mib` says otherwise: half
+/// for bodies (by size, not count: they vary from bytes to the 64 KiB limit), a quarter for
+/// computed traces (by span text), a quarter for rendered ones (JSON, HTML, .docx).
+pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
 const SESSION_ENTRIES: usize = 10_000;
 const DOCUMENT_ENTRIES: usize = 50_000;
 const REVISION_ENTRIES: usize = 100_000;
-/// Computed traces are kept up to this many bytes of span text in all, and rendered ones
-/// (JSON, HTML, .docx) up to this many bytes of output.
-const TRACE_BYTES: usize = 64 * 1024 * 1024;
-const RENDERED_BYTES: usize = 64 * 1024 * 1024;
 
 /// A trace is known by its document and its (from, to) revisions; `from` is "" for empty.
 pub type TraceKey = (String, String, String);
@@ -169,22 +167,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Default for Caches {
     fn default() -> Self {
+        Self::with_budget(DEFAULT_CACHE_BYTES)
+    }
+}
+
+impl Caches {
+    /// Caches whose byte-weighed parts hold at most `bytes` together (see
+    /// `DEFAULT_CACHE_BYTES`); the entry-counted ones are small beside them.
+    pub fn with_budget(bytes: usize) -> Self {
         Self {
             sessions: lru(SESSION_ENTRIES),
             documents: lru(DOCUMENT_ENTRIES),
             revision_bodies: lru(REVISION_ENTRIES),
-            bodies: Mutex::new(WeighedLru::new(BODY_BYTES)),
-            traces: Mutex::new(WeighedLru::new(TRACE_BYTES)),
-            rendered: Mutex::new(WeighedLru::new(RENDERED_BYTES)),
+            bodies: Mutex::new(WeighedLru::new(bytes / 2)),
+            traces: Mutex::new(WeighedLru::new(bytes / 4)),
+            rendered: Mutex::new(WeighedLru::new(bytes / 4)),
             departments: Mutex::new(HashSet::new()),
             sessions_generation: AtomicU64::new(0),
             documents_generation: AtomicU64::new(0),
             people_epoch: AtomicU64::new(0),
         }
     }
-}
 
-impl Caches {
     /// The principal behind a token digest, if cached and not expired at `now`.
     pub fn session(&self, token_digest: &str, now: &str) -> Option<Arc<Principal>> {
         let mut sessions = lock(&self.sessions);
@@ -368,13 +372,13 @@ mod tests {
     fn bodies_are_bounded_by_their_total_size() {
         let caches = Caches::default();
         let body = Bytes::from(vec![b'a'; CACHED_BODY_MAX as usize]);
-        let fit = BODY_BYTES / CACHED_BODY_MAX as usize;
+        let fit = DEFAULT_CACHE_BYTES / 2 / CACHED_BODY_MAX as usize;
         for n in 0..=fit {
             caches.put_body(Sha256Digest::of(&n.to_be_bytes()), body.clone());
         }
         assert!(caches.body(&Sha256Digest::of(&0usize.to_be_bytes())).is_none(), "the least recently used went");
         assert!(caches.body(&Sha256Digest::of(&fit.to_be_bytes())).is_some());
-        assert!(lock(&caches.bodies).weight <= BODY_BYTES);
+        assert!(lock(&caches.bodies).weight <= DEFAULT_CACHE_BYTES / 2);
         let too_large = Bytes::from(vec![b'a'; CACHED_BODY_MAX as usize + 1]);
         caches.put_body(digest(3), too_large);
         assert!(caches.body(&digest(3)).is_none());

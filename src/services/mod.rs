@@ -159,6 +159,11 @@ impl Henji {
         &mut Arc::make_mut(&mut self.0).settings
     }
 
+    /// The read caches' memory (`--cache-mib`), to set before serving.
+    pub fn set_cache_budget(&mut self, bytes: usize) {
+        Arc::make_mut(&mut self.0).caches = Arc::new(cache::Caches::with_budget(bytes));
+    }
+
     /// How text is extracted, to set before the workers start.
     pub fn set_extraction(&mut self, settings: extraction::ExtractionSettings) {
         Arc::make_mut(&mut self.0).extraction = Arc::new(extraction::Extraction::new(settings));
