@@ -500,7 +500,8 @@ async fn disposal_destroys_the_content_and_keeps_a_tombstone() {
     assert!(ok, "verify after disposal: {out}");
     // Neither marker is anywhere in the object store any more.
     for path in files_under(&s.data_dir.join("objects")) {
-        let bytes = std::fs::read(&path).unwrap();
+        // A file gone between the listing and the read was a moment's (a write's staging).
+        let Ok(bytes) = std::fs::read(&path) else { continue };
         for (_, _, marker, _) in &docs {
             assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "{marker} in {}", path.display());
         }
