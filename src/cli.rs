@@ -182,6 +182,10 @@ pub struct ServeArgs {
     /// Memory for the read caches (revision bodies, computed and rendered traces), in MiB.
     #[arg(long, env = "HENJI_CACHE_MIB", default_value_t = crate::services::cache::DEFAULT_CACHE_BYTES / (1 << 20))]
     pub cache_mib: usize,
+    /// Indexing memory of each search index (plain and sealed), in MiB: what a rebuild may
+    /// fill before it writes a segment; at least 64.
+    #[arg(long, env = "HENJI_INDEX_MEMORY_MIB", default_value_t = crate::services::search::DEFAULT_INDEX_MEMORY / (1 << 20))]
+    pub index_memory_mib: usize,
     /// How long a sign-in lasts (the API's bearer token, the desk's cookie), e.g. 12h or 30m.
     #[arg(long, env = "HENJI_SESSION_TTL", default_value = "12h")]
     pub session_ttl: String,
@@ -341,6 +345,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     args.archive.apply(&mut henji)?;
     henji.set_extraction(args.extraction.settings());
     henji.set_cache_budget(args.cache_mib.saturating_mul(1 << 20));
+    henji.set_index_memory(args.index_memory_mib.saturating_mul(1 << 20));
     let fixity_interval = crate::services::fixity::parse_interval(&args.fixity_interval).map_err(|e| format!("--fixity-interval: {e}"))?;
     let session_ttl = crate::services::fixity::parse_interval(&args.session_ttl).map_err(|e| format!("--session-ttl: {e}"))?.ok_or("--session-ttl: a sign-in must last longer than 0")?;
     henji.settings_mut().session_ttl = chrono::Duration::from_std(session_ttl).map_err(|_| "--session-ttl: too long")?;

@@ -164,6 +164,12 @@ impl Henji {
         Arc::make_mut(&mut self.0).caches = Arc::new(cache::Caches::with_budget(bytes));
     }
 
+    /// The search indexes' indexing memory each (`--index-memory-mib`), to set before search
+    /// starts.
+    pub fn set_index_memory(&self, bytes: usize) {
+        crate::resources::search::set_writer_memory(bytes);
+    }
+
     /// How text is extracted, to set before the workers start.
     pub fn set_extraction(&mut self, settings: extraction::ExtractionSettings) {
         Arc::make_mut(&mut self.0).extraction = Arc::new(extraction::Extraction::new(settings));

@@ -157,6 +157,9 @@ fn swap_folders(dir: &Path, next: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Indexing memory of each index unless `--index-memory-mib` says otherwise.
+pub use crate::resources::search::DEFAULT_WRITER_MEMORY as DEFAULT_INDEX_MEMORY;
+
 impl SearchEngine {
     pub fn new(dir: PathBuf) -> Self {
         Self { dir, index: RwLock::new(None), status: AtomicU8::new(SearchStatus::Closed as u8), watermark: AtomicI64::new(0), work: tokio::sync::Mutex::new(()), replacing: Default::default() }

@@ -262,12 +262,25 @@ impl std::fmt::Debug for SearchIndex {
     }
 }
 
-/// The indexing memory budget, shared by tantivy's indexing threads; a thread flushes its
-/// segment when its share is used up. Only a rebuild (which commits once, at the end) fills
-/// it: the follower commits after every step of at most 2,000 documents, and tantivy takes
-/// the memory as a segment grows, not up front; a smaller budget makes a rebuild flush and
-/// merge again many small segments.
-const WRITER_HEAP: usize = 512 * 1024 * 1024;
+/// The indexing memory budget of each index, shared by tantivy's indexing threads; a thread
+/// flushes its segment when its share is used up. Only a rebuild (which commits once, at the
+/// end) fills it: the follower commits after every step of at most 2,000 documents, and
+/// tantivy takes the memory as a segment grows, not up front; a smaller budget makes a
+/// rebuild flush and merge again many small segments.
+pub const DEFAULT_WRITER_MEMORY: usize = 512 * 1024 * 1024;
+
+/// The budget the indexes opened from now on get (`--index-memory-mib`); one per process,
+/// set once at start, before any index opens.
+static WRITER_MEMORY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(DEFAULT_WRITER_MEMORY);
+
+pub fn set_writer_memory(bytes: usize) {
+    // tantivy refuses less than 15 MB a thread.
+    WRITER_MEMORY.store(bytes.max(64 << 20), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn writer_memory() -> usize {
+    WRITER_MEMORY.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// A two-bigram substring whose bigrams are each in at least 1/`DENSE` of all documents is
 /// matched by `AdjacentPairQuery`, which reads positions lazily but cannot skip through
@@ -324,7 +337,7 @@ impl SearchIndex {
             index.tokenizers().register(name, analyzer);
         }
         let fields = Fields::of(&index.schema())?;
-        let writer: IndexWriter = index.writer(WRITER_HEAP).map_err(|e| match e {
+        let writer: IndexWriter = index.writer(writer_memory()).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => SearchError::Locked(e.to_string()),
             other => SearchError::Tantivy(other),
         })?;
@@ -446,7 +459,7 @@ impl SearchIndex {
     pub fn close(self) -> SearchResult<()> {
         let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
         writer.wait_merging_threads()?;
-        let writer: IndexWriter = self.index.writer(WRITER_HEAP)?;
+        let writer: IndexWriter = self.index.writer(writer_memory())?;
         writer.garbage_collect_files().wait()?;
         Ok(())
     }
