@@ -8,11 +8,10 @@
 //! only names the target lacks: a second backup right after the first copies nothing but its
 //! snapshot. Blobs a disposal deleted are deleted from the backup too, with every older
 //! generation (which still names them), so a restore never brings back disposed content (nor
-//! a destroyed data key). Key-encryption keys are never in a backup:
-//! they are kept apart, and a restore of sealed data needs them. Each backup anchors the audit
-//! chain's head as its snapshot holds it (`audit/anchors/`, and `audit_head` in
-//! `catalog/backup.json`); a restore brings the anchors along, so `verify` tells a restored
-//! chain that was cut short.
+//! a destroyed data key). Key-encryption keys are never in a backup: they are kept apart, and
+//! a restore of sealed data needs them. Each backup anchors the audit chain's head as its
+//! snapshot holds it (`audit/anchors/`, and `audit_head` in its `backup.json`); a restore
+//! brings the anchors up to that head along, so `verify` tells a restored chain cut short.
 
 use std::collections::HashMap;
 use std::path::Path;
