@@ -106,6 +106,15 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// For a server run by a wrapper: kills henji (SIGKILL) and waits for the wrapper to end
+    /// by itself, so that it finishes what it writes (strace's trace).
+    pub fn kill9_and_wait_for_wrapper(&mut self) {
+        for pid in children_of(self.child.id()) {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        }
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();

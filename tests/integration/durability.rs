@@ -174,7 +174,8 @@ async fn traced_writes(durability: &str) -> Vec<(&'static str, bool, bool, bool)
     assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/actions"), &leader).json(&approve).send().await.unwrap().status(), StatusCode::OK);
     let archive = json!({"retention": "10y"});
     assert_eq!(s.req(Method::POST, &format!("/api/v1/documents/{id}/archive"), &clerk).json(&archive).send().await.unwrap().status(), StatusCode::CREATED);
-    s.kill9();
+    // strace writes its trace through a buffer: it must end by itself to write it all.
+    s.kill9_and_wait_for_wrapper();
 
     let text = std::fs::read_to_string(&trace).unwrap();
     let calls = read_trace(&text);
