@@ -86,7 +86,7 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
     }
     let server = start_server();
     let client = reqwest::Client::new();
-    let token = sign_in(rt, &client, &server);
+    let token = rt.block_on(support::sign_in(&client, &server.base, "admin", ADMIN_PASSWORD));
 
     let (rps, p50, p99) = create_load(&server, &token);
     println!("create  : {rps:.0} documents/s over HTTP (4 KiB bodies, 16 connections; p50 {p50:.1} ms, p99 {p99:.1} ms; target >= 1000/s)");
@@ -119,7 +119,7 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
     // 2xx durable), and with objects and commits only handed to the operating system.
     for (mode, label) in [("each-file", "fsync per object"), ("os", "--durability os")] {
         let peer = start_server_with(&["--durability", mode]);
-        let token = sign_in(rt, &client, &peer);
+        let token = rt.block_on(support::sign_in(&client, &peer.base, "admin", ADMIN_PASSWORD));
         let (peer_rps, peer_p50, peer_p99) = create_load(&peer, &token);
         println!("          {label}: {peer_rps:.0} documents/s (p50 {peer_p50:.1} ms, p99 {peer_p99:.1} ms); durable is {:.2} x this (target {})", rps / peer_rps, if mode == "os" { ">= 0.50" } else { ">= 4" });
     }
@@ -147,13 +147,6 @@ fn http_figures(rt: &tokio::runtime::Runtime) {
 /// The 4 KiB body of the create and read figures.
 fn body_text() -> String {
     "公文流转".chars().cycle().take(1360).collect()
-}
-
-fn sign_in(rt: &tokio::runtime::Runtime, client: &reqwest::Client, server: &Server) -> String {
-    let session: Value = rt
-        .block_on(async { client.post(format!("{}/api/v1/sessions", server.base)).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().await?.json().await })
-        .unwrap();
-    session["token"].as_str().unwrap().to_owned()
 }
 
 /// Creates over HTTP for 8 s at 16 connections: (documents/s, p50 ms, p99 ms).

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{ADMIN_PASSWORD, Rng, prose, start_server_with};
+use support::{Rng, prose, start_server_with};
 
 fn main() {
     let sizes: Vec<u64> = std::env::var("HENJI_MEMORY_DOCS").unwrap_or_else(|_| "2000".into()).split(',').filter_map(|n| n.trim().parse().ok()).collect();
@@ -27,15 +27,7 @@ fn main() {
         let text_bytes = Arc::new(AtomicU64::new(0));
         let clerk = rt.block_on(async {
             let client = reqwest::Client::new();
-            let login = |u: &'static str, p: &'static str| {
-                let (client, base) = (client.clone(), base.clone());
-                async move { client.post(format!("{base}/api/v1/sessions")).json(&json!({"username": u, "password": p})).send().await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned() }
-            };
-            let admin = login("admin", ADMIN_PASSWORD).await;
-            client.post(format!("{base}/api/v1/departments")).bearer_auth(&admin).json(&json!({"code": "BGS", "name": "办公室"})).send().await.unwrap();
-            let r = client.post(format!("{base}/api/v1/users")).bearer_auth(&admin).json(&json!({"username": "clerk", "display_name": "clerk", "password": "bench-password", "department": "BGS", "roles": ["clerk"], "clearance": "internal"})).send().await.unwrap();
-            assert!(r.status().is_success());
-            let clerk = login("clerk", "bench-password").await;
+            let (clerk, _) = support::office(&client, &base).await;
             let next = Arc::new(AtomicU64::new(0));
             let workers: Vec<_> = (0..16)
                 .map(|w| {

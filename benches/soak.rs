@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{ADMIN_PASSWORD, Rng, prose, start_server};
+use support::{Rng, prose, start_server};
 
 #[derive(Default)]
 struct Tally {
@@ -77,20 +77,7 @@ fn main() {
     let server = start_server();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let base = server.base.clone();
-    let (clerk, leader) = rt.block_on(async {
-        let client = reqwest::Client::new();
-        let login = |u: &'static str, p: &'static str| {
-            let (client, base) = (client.clone(), base.clone());
-            async move { client.post(format!("{base}/api/v1/sessions")).json(&json!({"username": u, "password": p})).send().await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned() }
-        };
-        let admin = login("admin", ADMIN_PASSWORD).await;
-        client.post(format!("{base}/api/v1/departments")).bearer_auth(&admin).json(&json!({"code": "BGS", "name": "办公室"})).send().await.unwrap();
-        for (user, role) in [("clerk", "clerk"), ("lead", "leader")] {
-            let r = client.post(format!("{base}/api/v1/users")).bearer_auth(&admin).json(&json!({"username": user, "display_name": user, "password": "bench-password", "department": "BGS", "roles": [role], "clearance": "internal"})).send().await.unwrap();
-            assert!(r.status().is_success());
-        }
-        (login("clerk", "bench-password").await, login("lead", "bench-password").await)
-    });
+    let (clerk, leader) = rt.block_on(support::office(&reqwest::Client::new(), &base));
     let tally = Arc::new(Tally::default());
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);

@@ -180,3 +180,22 @@ pub fn prose(rng: &mut Rng, chars: usize) -> String {
     }
     text
 }
+
+/// Signs in over HTTP; the token.
+pub async fn sign_in(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let session: serde_json::Value = client.post(format!("{base}/api/v1/sessions")).json(&serde_json::json!({"username": username, "password": password})).send().await.unwrap().json().await.unwrap();
+    session["token"].as_str().unwrap().to_owned()
+}
+
+/// 办公室 (BGS) with a clerk (`clerk`) and a leader (`lead`), password `bench-password`, both
+/// cleared for internal documents; their tokens.
+pub async fn office(client: &reqwest::Client, base: &str) -> (String, String) {
+    let admin = sign_in(client, base, "admin", ADMIN_PASSWORD).await;
+    client.post(format!("{base}/api/v1/departments")).bearer_auth(&admin).json(&serde_json::json!({"code": "BGS", "name": "办公室"})).send().await.unwrap();
+    for (user, role) in [("clerk", "clerk"), ("lead", "leader")] {
+        let body = serde_json::json!({"username": user, "display_name": user, "password": "bench-password", "department": "BGS", "roles": [role], "clearance": "internal"});
+        let r = client.post(format!("{base}/api/v1/users")).bearer_auth(&admin).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "user {user}: {}", r.status());
+    }
+    (sign_in(client, base, "clerk", "bench-password").await, sign_in(client, base, "lead", "bench-password").await)
+}
