@@ -131,32 +131,28 @@ impl TrackedLocal {
     }
 
     async fn written(&self, location: &Path) -> object_store::Result<()> {
-        let file = self.inner.path_to_filesystem(location)?;
-        written(self.mode, &self.barrier, file).await
+        match self.mode {
+            Durability::Durable => self.barrier.wrote(),
+            Durability::Os => {}
+            Durability::EachFile => {
+                let file = self.inner.path_to_filesystem(location)?;
+                fsync_with_folder(file).await.map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) })?;
+            }
+        }
+        Ok(())
     }
 }
 
-/// After `file` was put in place: counted for the next flush (`Durable`), or fsynced with its
-/// folder now (`EachFile`).
-async fn written(mode: Durability, barrier: &ObjectBarrier, file: PathBuf) -> object_store::Result<()> {
-    match mode {
-        Durability::Durable => barrier.wrote(),
-        Durability::Os => {}
-        Durability::EachFile => {
-            tokio::task::spawn_blocking(move || {
-                std::fs::File::open(&file)?.sync_all()?;
-                match file.parent() {
-                    Some(folder) => std::fs::File::open(folder)?.sync_all(),
-                    None => Ok(()),
-                }
-            })
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|synced| synced)
-            .map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) })?;
+async fn fsync_with_folder(file: PathBuf) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        std::fs::File::open(&file)?.sync_all()?;
+        match file.parent() {
+            Some(folder) => std::fs::File::open(folder)?.sync_all(),
+            None => Ok(()),
         }
-    }
-    Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 impl fmt::Display for TrackedLocal {
@@ -241,7 +237,13 @@ impl MultipartUpload for TrackedUpload {
 
     async fn complete(&mut self) -> object_store::Result<PutResult> {
         let put = self.upload.complete().await?;
-        written(self.mode, &self.barrier, self.file.clone()).await?;
+        match self.mode {
+            Durability::Durable => self.barrier.wrote(),
+            Durability::Os => {}
+            Durability::EachFile => {
+                fsync_with_folder(self.file.clone()).await.map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) })?;
+            }
+        }
         Ok(put)
     }
 
