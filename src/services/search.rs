@@ -419,10 +419,27 @@ impl Henji {
             Ok(count)
         }
         .await;
+        // The folders go before health says the rebuild is over. Linux keeps an old file open
+        // for a search still reading it; a late write of the old index's last merge can make
+        // one pass fail with "not empty", so it is tried again.
+        let leftovers = [beside(&self.search.dir, "old"), next];
+        let left = tokio::task::spawn_blocking(move || {
+            let mut attempts = 0;
+            loop {
+                let left: Vec<_> = leftovers.iter().filter(|d| d.exists() && std::fs::remove_dir_all(d).is_err()).collect();
+                attempts += 1;
+                if left.is_empty() || attempts == 20 {
+                    return left.into_iter().map(|d| d.display().to_string()).collect::<Vec<_>>();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await
+        .unwrap_or_default();
+        if !left.is_empty() {
+            tracing::warn!(folders = ?left, "could not remove the folders of a rebuild; the next rebuild removes them");
+        }
         self.search.replacing.store(false, Ordering::Release);
-        // The old index's files go once no search holds them open (Linux keeps them till then).
-        let _ = std::fs::remove_dir_all(beside(&self.search.dir, "old"));
-        let _ = std::fs::remove_dir_all(&next);
         if let Ok(count) = &result {
             tracing::info!(documents = count, "search index rebuilt beside the old one and switched");
         }
