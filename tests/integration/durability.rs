@@ -98,8 +98,9 @@ fn read_trace(text: &str) -> Vec<Call> {
     let mut open: std::collections::HashMap<String, (String, String, f64)> = Default::default();
     let mut calls = vec![];
     for line in text.lines() {
-        let mut parts = line.splitn(3, ' ');
-        let (Some(pid), Some(ts), Some(rest)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        // strace pads the pid to a width: `7672  1796695850.880647 writev(…`.
+        let Some((pid, rest)) = line.split_once(' ') else { continue };
+        let Some((ts, rest)) = rest.trim_start().split_once(' ') else { continue };
         let Ok(ts) = ts.parse::<f64>() else { continue };
         let took = |rest: &str| rest.rsplit_once('<').and_then(|(_, t)| t.trim_end_matches('>').parse::<f64>().ok()).unwrap_or(0.0);
         if let Some(resumed) = rest.strip_prefix("<... ") {
@@ -180,7 +181,7 @@ async fn traced_writes(durability: &str) -> Vec<(&'static str, bool, bool, bool)
     let text = std::fs::read_to_string(&trace).unwrap();
     let calls = read_trace(&text);
     let answers: Vec<&Call> = calls.iter().filter(|c| answered(c)).collect();
-    assert!(answers.len() > 5, "the trace shows {} answers", answers.len());
+    assert!(answers.len() > 5, "the trace shows {} answers; its last lines:\n{}", answers.len(), text.lines().rev().take(20).collect::<Vec<_>>().join("\n"));
     let names = ["create", "revision", "route", "approve", "archive"];
     let last = &answers[answers.len() - 5..];
     let mut from = answers[answers.len() - 6].start;
