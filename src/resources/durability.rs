@@ -131,28 +131,32 @@ impl TrackedLocal {
     }
 
     async fn written(&self, location: &Path) -> object_store::Result<()> {
-        match self.mode {
-            Durability::Durable => self.barrier.wrote(),
-            Durability::Os => {}
-            Durability::EachFile => {
-                let file = self.inner.path_to_filesystem(location)?;
-                fsync_with_folder(file).await.map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) })?;
-            }
-        }
-        Ok(())
+        let file = self.inner.path_to_filesystem(location)?;
+        written(self.mode, &self.barrier, file).await
     }
 }
 
-async fn fsync_with_folder(file: PathBuf) -> std::io::Result<()> {
-    tokio::task::spawn_blocking(move || {
-        std::fs::File::open(&file)?.sync_all()?;
-        match file.parent() {
-            Some(folder) => std::fs::File::open(folder)?.sync_all(),
-            None => Ok(()),
+/// After `file` was put in place: counted for the next flush (`Durable`), or fsynced with its
+/// folder now (`EachFile`).
+async fn written(mode: Durability, barrier: &ObjectBarrier, file: PathBuf) -> object_store::Result<()> {
+    match mode {
+        Durability::Durable => barrier.wrote(),
+        Durability::Os => {}
+        Durability::EachFile => {
+            tokio::task::spawn_blocking(move || {
+                std::fs::File::open(&file)?.sync_all()?;
+                match file.parent() {
+                    Some(folder) => std::fs::File::open(folder)?.sync_all(),
+                    None => Ok(()),
+                }
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|synced| synced)
+            .map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) })?;
         }
-    })
-    .await
-    .map_err(std::io::Error::other)?
+    }
+    Ok(())
 }
 
 impl fmt::Display for TrackedLocal {
@@ -237,13 +241,7 @@ impl MultipartUpload for TrackedUpload {
 
     async fn complete(&mut self) -> object_store::Result<PutResult> {
         let put = self.upload.complete().await?;
-        match self.mode {
-            Durability::Durable => self.barrier.wrote(),
-            Durability::Os => {}
-            Durability::EachFile => {
-                fsync_with_folder(self.file.clone()).await.map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) })?;
-            }
-        }
+        written(self.mode, &self.barrier, self.file.clone()).await?;
         Ok(put)
     }
 

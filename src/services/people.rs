@@ -162,10 +162,13 @@ enum Attempter {
 const MAX_ATTEMPTERS: usize = 100_000;
 
 impl SignInThrottle {
+    /// A name longer than any valid one is still one attempter, but a bounded key.
+    fn user(username: &str) -> Attempter {
+        Attempter::User(username.chars().take(64).collect())
+    }
+
     fn attempters(username: &str, from: Option<IpAddr>, limits: &SignInLimits) -> impl Iterator<Item = (Attempter, usize)> {
-        // A name longer than any valid one is still one attempter, but a bounded key.
-        let name: String = username.chars().take(64).collect();
-        std::iter::once((Attempter::User(name), limits.per_user)).chain(from.map(|a| (Attempter::Address(a), limits.per_address)))
+        std::iter::once((Self::user(username), limits.per_user)).chain(from.map(|a| (Attempter::Address(a), limits.per_address)))
     }
 
     fn wait(&self, username: &str, from: Option<IpAddr>, limits: &SignInLimits, now: Instant) -> Option<Duration> {
@@ -185,8 +188,7 @@ impl SignInThrottle {
 
     /// A user who signs in starts afresh; the address keeps its count.
     fn succeeded(&self, username: &str) {
-        let name: String = username.chars().take(64).collect();
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&Attempter::User(name));
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&Self::user(username));
     }
 }
 
