@@ -2,7 +2,7 @@
 //! read, search, inbox, traces) against one server for `HENJI_SOAK_SECS` (600) seconds, its
 //! resident memory sampled every 10 s. It reports the requests, the errors (any non-2xx or
 //! failed request; there should be none) and whether memory stayed flat: the last sample
-//! beside the one a minute in, when caches and the index have warmed.
+//! beside the one half-way, when caches and the index have long warmed.
 //!
 //! `cargo bench --bench soak` (`HENJI_SOAK_SECS=60` for a short run).
 
@@ -21,13 +21,10 @@ struct Tally {
     errors: AtomicU64,
 }
 
-async fn call(client: &reqwest::Client, tally: &Tally, req: reqwest::RequestBuilder) -> Option<Value> {
+async fn call(tally: &Tally, req: reqwest::RequestBuilder) -> Option<Value> {
     tally.requests.fetch_add(1, Ordering::Relaxed);
     match req.send().await {
-        Ok(r) if r.status().is_success() => {
-            let _ = client;
-            Some(r.json::<Value>().await.unwrap_or(Value::Null))
-        }
+        Ok(r) if r.status().is_success() => Some(r.json::<Value>().await.unwrap_or(Value::Null)),
         Ok(r) => {
             let status = r.status();
             eprintln!("error: {status} {}", r.text().await.unwrap_or_default().chars().take(300).collect::<String>());
@@ -52,22 +49,22 @@ async fn client_day(base: String, clerk: String, leader: String, n: u64, until: 
         let chars = 2000 + rng.below(4000);
         let body = prose(&mut rng, chars);
         let doc = json!({"kind": "incoming", "title": format!("关于预算管理工作的通知 {n}-{i}"), "classification": "internal", "fields": {"来文单位": "市财政局", "来文日期": "2026-11-01"}, "body": {"text": body}});
-        let Some(d) = call(&client, &tally, client.post(format!("{base}/api/v1/documents")).bearer_auth(&clerk).json(&doc)).await else { continue };
+        let Some(d) = call(&tally, client.post(format!("{base}/api/v1/documents")).bearer_auth(&clerk).json(&doc)).await else { continue };
         let id = d["id"].as_str().unwrap_or_default().to_owned();
         let head = d["head_revision"].as_str().unwrap_or_default().to_owned();
         let revised = format!("{}（修改）", prose(&mut rng, 300));
-        let r = call(&client, &tally, client.post(format!("{base}/api/v1/documents/{id}/revisions")).bearer_auth(&leader).json(&json!({"base_revision": head, "body": {"text": revised}}))).await;
+        let r = call(&tally, client.post(format!("{base}/api/v1/documents/{id}/revisions")).bearer_auth(&leader).json(&json!({"base_revision": head, "body": {"text": revised}}))).await;
         let head = r.as_ref().and_then(|r| r["id"].as_str()).unwrap_or(&head).to_owned();
-        call(&client, &tally, client.get(format!("{base}/api/v1/documents/{id}/revisions/{head}/body")).bearer_auth(&clerk)).await;
-        call(&client, &tally, client.get(format!("{base}/api/v1/documents/{id}/traces")).bearer_auth(&clerk)).await;
-        call(&client, &tally, client.post(format!("{base}/api/v1/documents/{id}/route")).bearer_auth(&clerk).json(&json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["lead"]}]}))).await;
-        call(&client, &tally, client.get(format!("{base}/api/v1/inbox?limit=20")).bearer_auth(&leader)).await;
-        call(&client, &tally, client.post(format!("{base}/api/v1/documents/{id}/opinions")).bearer_auth(&leader).json(&json!({"text": "同意"}))).await;
-        call(&client, &tally, client.post(format!("{base}/api/v1/documents/{id}/actions")).bearer_auth(&leader).json(&json!({"action": "approve", "comment": "同意"}))).await;
+        call(&tally, client.get(format!("{base}/api/v1/documents/{id}/revisions/{head}/body")).bearer_auth(&clerk)).await;
+        call(&tally, client.get(format!("{base}/api/v1/documents/{id}/traces")).bearer_auth(&clerk)).await;
+        call(&tally, client.post(format!("{base}/api/v1/documents/{id}/route")).bearer_auth(&clerk).json(&json!({"steps": [{"name": "批示", "mode": "any", "assignees": ["lead"]}]}))).await;
+        call(&tally, client.get(format!("{base}/api/v1/inbox?limit=20")).bearer_auth(&leader)).await;
+        call(&tally, client.post(format!("{base}/api/v1/documents/{id}/opinions")).bearer_auth(&leader).json(&json!({"text": "同意"}))).await;
+        call(&tally, client.post(format!("{base}/api/v1/documents/{id}/actions")).bearer_auth(&leader).json(&json!({"action": "approve", "comment": "同意"}))).await;
         let q = ["预算", "工作", "通知 会议", "管理"][rng.below(4)];
-        call(&client, &tally, client.get(reqwest::Url::parse_with_params(&format!("{base}/api/v1/search"), [("q", q), ("limit", "10")]).unwrap()).bearer_auth(&clerk)).await;
+        call(&tally, client.get(reqwest::Url::parse_with_params(&format!("{base}/api/v1/search"), [("q", q), ("limit", "10")]).unwrap()).bearer_auth(&clerk)).await;
         if i % 3 == 0 {
-            call(&client, &tally, client.post(format!("{base}/api/v1/documents/{id}/archive")).bearer_auth(&clerk).json(&json!({"retention": "10y"}))).await;
+            call(&tally, client.post(format!("{base}/api/v1/documents/{id}/archive")).bearer_auth(&clerk).json(&json!({"retention": "10y"}))).await;
         }
     }
 }

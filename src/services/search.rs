@@ -157,6 +157,21 @@ fn swap_folders(dir: &Path, next: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Removes `folders`, trying again for a second: Linux keeps an old file open for a search
+/// still reading it, but a late write of the old index's last merge can make one pass fail
+/// with "not empty". Returns those still there.
+fn remove_folders(folders: &[PathBuf]) -> Vec<String> {
+    let mut attempts = 0;
+    loop {
+        let left: Vec<&PathBuf> = folders.iter().filter(|d| d.exists() && std::fs::remove_dir_all(d).is_err()).collect();
+        attempts += 1;
+        if left.is_empty() || attempts == 20 {
+            return left.iter().map(|d| d.display().to_string()).collect();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Indexing memory of each index unless `--index-memory-mib` says otherwise.
 pub use crate::resources::search::DEFAULT_WRITER_MEMORY as DEFAULT_INDEX_MEMORY;
 
@@ -419,23 +434,9 @@ impl Henji {
             Ok(count)
         }
         .await;
-        // The folders go before health says the rebuild is over. Linux keeps an old file open
-        // for a search still reading it; a late write of the old index's last merge can make
-        // one pass fail with "not empty", so it is tried again.
+        // The folders go before health says the rebuild is over.
         let leftovers = [beside(&self.search.dir, "old"), next];
-        let left = tokio::task::spawn_blocking(move || {
-            let mut attempts = 0;
-            loop {
-                let left: Vec<_> = leftovers.iter().filter(|d| d.exists() && std::fs::remove_dir_all(d).is_err()).collect();
-                attempts += 1;
-                if left.is_empty() || attempts == 20 {
-                    return left.into_iter().map(|d| d.display().to_string()).collect::<Vec<_>>();
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-        .await
-        .unwrap_or_default();
+        let left = tokio::task::spawn_blocking(move || remove_folders(&leftovers)).await.unwrap_or_default();
         if !left.is_empty() {
             tracing::warn!(folders = ?left, "could not remove the folders of a rebuild; the next rebuild removes them");
         }
